@@ -51,6 +51,7 @@ __all__ = [
     "fetch",
     "load",
     "register",
+    "register_family",
 ]
 
 DATA_DIR_ENV = "SPARSENB_DATA_DIR"
@@ -165,16 +166,60 @@ def register(name: str, description: str) -> Callable[[Callable[..., TensorData]
     return decorator
 
 
+_FAMILIES: dict[str, tuple[str, Callable[..., TensorData]]] = {}
+
+# Modules that register more datasets (one per kind of data); imported on first use so
+# that `import sparsenb` stays light and optional dependencies load only when needed.
+PLUGIN_MODULES = ("sparsenb.data_tabular", "sparsenb.data_images", "sparsenb.data_timeseries")
+_plugins_loaded = False
+
+
+def register_family(prefix: str, description: str) -> Callable[[Callable[..., TensorData]],
+                                                             Callable[..., TensorData]]:
+    """Decorator: register ``fn(member, **kwargs) -> TensorData`` for every name ``prefix:member``.
+
+    For open-ended collections such as the UCR/UEA archive (``ucr:GunPoint``), where the
+    members are not known in advance.
+    """
+    def decorator(fn: Callable[..., TensorData]) -> Callable[..., TensorData]:
+        if prefix in _FAMILIES:
+            raise ValueError(f"dataset family {prefix!r} is already registered")
+        _FAMILIES[prefix] = (description, fn)
+        return fn
+    return decorator
+
+
+def _load_plugins() -> None:
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    import importlib
+    for module in PLUGIN_MODULES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as err:
+            if err.name != module:  # the module exists but a dependency is missing: say so
+                raise
+
+
 def available() -> dict[str, str]:
-    """Registered dataset names -> one-line descriptions."""
-    return {name: desc for name, (desc, _) in sorted(_REGISTRY.items())}
+    """Registered dataset names (and ``prefix:*`` families) -> one-line descriptions."""
+    _load_plugins()
+    names = {name: desc for name, (desc, _) in _REGISTRY.items()}
+    names.update({f"{prefix}:*": desc for prefix, (desc, _) in _FAMILIES.items()})
+    return dict(sorted(names.items()))
 
 
 def load(name: str, **kwargs) -> TensorData:
-    """Load a registered dataset by name; kwargs go to its loader."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; available: {', '.join(sorted(_REGISTRY))}")
-    return _REGISTRY[name][1](**kwargs)
+    """Load a registered dataset by name (or ``prefix:member`` of a family); kwargs go to its loader."""
+    _load_plugins()
+    if name in _REGISTRY:
+        return _REGISTRY[name][1](**kwargs)
+    prefix, sep, member = name.partition(":")
+    if sep and prefix in _FAMILIES:
+        return _FAMILIES[prefix][1](member, **kwargs)
+    raise ValueError(f"unknown dataset {name!r}; available: {', '.join(available())}")
 
 
 # ---------------------------------------------------------------------------

@@ -317,3 +317,21 @@ def test_loaders_shapes_and_reproducible_shuffle():
     epoch2 = order(train)
     train.generator.set_state(state)
     assert torch.equal(order(train), epoch2)
+
+
+def test_family_loads_any_member_and_unknown_names_list_families():
+    from sparsenb import data as d
+
+    @d.register_family("toyfam", "toy family for the test")
+    def _toy(member: str) -> d.TensorData:
+        X = torch.zeros(4, 3)
+        y = torch.tensor([0, 1, 0, 1])
+        return d.TensorData(f"toyfam:{member}", X, y, X, y, 2, (3,), "test")
+
+    try:
+        assert d.load("toyfam:abc").name == "toyfam:abc"
+        assert "toyfam:*" in d.available()
+        with pytest.raises(ValueError, match="toyfam:\\*"):
+            d.load("nosuchset")
+    finally:
+        d._FAMILIES.pop("toyfam")
