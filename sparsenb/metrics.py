@@ -5,7 +5,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["border_share"]
+__all__ = ["border_share", "disagreement", "mask_distance", "pairwise_mean"]
 
 
 def border_share(degree: Sequence[float], image_shape: Sequence[int], width: int = 4) -> float:
@@ -22,3 +22,44 @@ def border_share(degree: Sequence[float], image_shape: Sequence[int], width: int
         raise ValueError("the layer has no connections")
     inner = d[width:h - width, width:w - width].sum()
     return float(1 - inner / d.sum())
+
+
+def disagreement(pred_a: torch.Tensor, pred_b: torch.Tensor) -> float:
+    """Prediction disagreement: the fraction of examples where two models' argmax differs.
+
+    ``pred_*``: class predictions (N,) or probabilities/logits (N, C) (argmax taken).
+    The diversity measure of FreeTickets (Liu et al., ICLR 2022, Sec. 5) and Fort et al. (2019).
+    """
+    a = pred_a.argmax(1) if pred_a.ndim == 2 else pred_a
+    b = pred_b.argmax(1) if pred_b.ndim == 2 else pred_b
+    if a.shape != b.shape or a.numel() == 0:
+        raise ValueError(f"predictions must have the same non-empty shape, got {tuple(a.shape)} "
+                         f"and {tuple(b.shape)}")
+    return float((a != b).double().mean())
+
+
+def mask_distance(masks_a: dict[str, torch.Tensor], masks_b: dict[str, torch.Tensor]) -> float:
+    """Normalised Hamming distance between two sets of bool masks (same names and shapes).
+
+    ``sum_l |m_a^l XOR m_b^l| / sum_l numel(m^l)``: 0 for identical topologies; two random
+    masks at density d differ in about ``2 d (1 - d)`` of positions.
+    """
+    if masks_a.keys() != masks_b.keys():
+        raise ValueError(f"mask names differ: {sorted(masks_a)} vs {sorted(masks_b)}")
+    diff = total = 0
+    for name, a in masks_a.items():
+        b = masks_b[name]
+        if a.shape != b.shape:
+            raise ValueError(f"{name}: shapes differ {tuple(a.shape)} vs {tuple(b.shape)}")
+        diff += int((a.bool() ^ b.bool()).sum())
+        total += a.numel()
+    return diff / total
+
+
+def pairwise_mean(items: Sequence, fn) -> float:
+    """Mean of ``fn(a, b)`` over all unordered pairs of ``items`` (at least two)."""
+    n = len(items)
+    if n < 2:
+        raise ValueError("need at least two items for a pairwise measure")
+    vals = [fn(items[i], items[j]) for i in range(n) for j in range(i + 1, n)]
+    return sum(vals) / len(vals)

@@ -96,6 +96,8 @@ class Trainer:
             ``checkpoint_every`` epochs (atomically) and resumed from if it exists.
         progress: show a tqdm bar over epochs (``"batch"`` adds one per epoch).
         callbacks: ``fn(trainer, row)`` called after each epoch with the history row.
+        augment: ``fn(x) -> x`` applied to every training batch on the device (e.g.
+            :class:`sparsenb.augment.RandomCropFlip`); its ``.generator``, if any, is checkpointed.
 
     Attributes:
         masks: the :class:`Masking` the method created (``None`` for dense).
@@ -108,7 +110,7 @@ class Trainer:
                  amp: bool | None = None, loss_fn: Callable | None = None,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
                  progress: bool | str = True, callbacks: Iterable[Callable] = (),
-                 init_data: Any = None):
+                 init_data: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
         self.device = pick_device(device)
@@ -124,6 +126,7 @@ class Trainer:
         self.checkpoint_every = checkpoint_every
         self.progress = progress
         self.callbacks = list(callbacks)
+        self.augment = augment
         self.history: list[dict] = []
         self.step = 0
         self.start_epoch = 0
@@ -173,6 +176,8 @@ class Trainer:
         for x, y in batches:
             x = x.to(self.device, non_blocking=True)
             y = y.to(self.device, non_blocking=True)
+            if self.augment is not None:
+                x = self.augment(x)
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, enabled=self.amp):
                 out = self.model(x)
@@ -222,6 +227,7 @@ class Trainer:
             "scaler": self.scaler.state_dict(),
             "method": self.method.state_dict() if self.method is not None else None,
             "rng": _rng_state(train_loader),
+            "augment": _generator_state(self.augment),
         }
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -240,7 +246,14 @@ class Trainer:
         if self.method is not None and state["method"] is not None:
             self.method.load_state_dict(state["method"])
         _set_rng_state(state["rng"], train_loader)
+        if state.get("augment") is not None and self.augment is not None:
+            self.augment.generator.set_state(state["augment"])
         self.start_epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])
+
+
+def _generator_state(obj: Any) -> torch.Tensor | None:
+    gen = getattr(obj, "generator", None)
+    return gen.get_state() if gen is not None else None
 
 
 def _rng_state(loader: Any) -> dict:

@@ -1,0 +1,59 @@
+import pytest
+import torch
+from torch import nn
+
+from sparsenb import flops
+from sparsenb.masks import Masking
+
+
+def _tiny_mlp():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def test_dense_mlp_matches_hand_count():
+    model = _tiny_mlp()
+    # 4*3 + 3*2 = 18 multiply-accumulates per example
+    assert flops.layer_macs(model, torch.zeros(5, 4)) == {"0": 12, "2": 6}
+    assert flops.forward_macs(model, torch.zeros(1, 4)) == 18
+
+
+def test_masked_mlp_counts_only_kept_weights():
+    model = _tiny_mlp()
+    masks = Masking(model)
+    m0 = torch.zeros(3, 4, dtype=torch.bool)
+    m0[0, :2] = True  # 2 kept
+    m0[2, 3] = True   # 3 kept
+    masks.set_masks({"0.weight": m0, "2.weight": torch.ones(2, 3, dtype=torch.bool)})
+    assert flops.forward_macs(model, torch.zeros(2, 4)) == 3 + 6
+    assert flops.forward_macs(model, torch.zeros(2, 4), masked=False) == 18
+
+
+def test_conv_counts_weights_times_output_positions():
+    conv = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.Conv2d(3, 3, 3, groups=3))
+    # 3*2*3*3 = 54 weights x 8*8 positions; depthwise 3*1*3*3 = 27 weights x 6*6 positions
+    assert flops.layer_macs(conv, torch.zeros(1, 2, 8, 8)) == {"0": 54 * 64, "1": 27 * 36}
+    c1 = nn.Conv1d(1, 4, 5)  # 20 weights x 16 positions
+    assert flops.forward_macs(c1, torch.zeros(3, 1, 20)) == 20 * 16
+
+
+def test_training_costs_follow_rigl_appendix():
+    f_s, f_d = 10.0, 100.0
+    assert flops.step_macs("dense", f_s, f_d) == 300.0
+    assert flops.step_macs("set", f_s, f_d) == 30.0
+    # RigL with delta_t = 4: (3*10*4 + 2*10 + 100) / 5 = 48
+    assert flops.step_macs("rigl", f_s, f_d, delta_t=4) == pytest.approx(48.0)
+    assert flops.training_macs("static", 1000, f_s) == 30_000
+    rel = flops.relative({"dense": 300.0, "rigl": 48.0}, "dense")
+    assert rel == {"dense": 1.0, "rigl": pytest.approx(0.16)}
+    with pytest.raises(ValueError, match="delta_t"):
+        flops.step_macs("rigl", f_s, f_d)
+    with pytest.raises(ValueError, match="unknown method"):
+        flops.step_macs("magic", f_s)
+
+
+def test_model_mode_is_restored():
+    model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
+    model.train()
+    flops.forward_macs(model, torch.zeros(1, 4))
+    assert model.training
