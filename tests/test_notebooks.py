@@ -13,9 +13,12 @@ from sparsenb.catalog import NOTEBOOKS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# One xdist group per notebook: with `--dist loadgroup` the notebooks spread over the workers
+# while each notebook's smoke run and its checks stay on one worker (the fixture runs once).
+NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(p.stem)) for p in NOTEBOOK_FILES]
 
 
-@pytest.fixture(scope="module", params=NOTEBOOK_FILES, ids=lambda p: p.stem)
+@pytest.fixture(scope="module", params=NOTEBOOK_PARAMS)
 def executed(request, tmp_path_factory):
     nb = request.param
     out = tmp_path_factory.mktemp(nb.stem)
