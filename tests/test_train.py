@@ -123,3 +123,44 @@ def test_epochs_must_be_positive():
     import pytest
     with pytest.raises(ValueError, match="epochs"):
         _trainer("static", epochs=0)
+
+
+def test_resume_with_augmentation_is_bit_identical(tmp_path):
+    from sparsenb.augment import RandomCropFlip
+
+    g = torch.Generator().manual_seed(0)
+    X = torch.randn(64, 1, 8, 8, generator=g)
+    y = (X[:, 0, :4].mean((1, 2)) > 0).long()
+
+    def make(checkpoint=None):
+        snb.set_seed(0)
+        model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Flatten(), torch.nn.Linear(144, 2))
+        opt = snb.make_optimizer(model, "sgd", lr=0.05)
+        loader = DataLoader(TensorDataset(X, y), batch_size=16, shuffle=True,
+                            generator=torch.Generator().manual_seed(0))
+        t = snb.Trainer(model, snb.methods.get("set", sparsity=0.5, seed=0), opt, epochs=3, device="cpu",
+                        checkpoint=checkpoint, progress=False, augment=RandomCropFlip(padding=2, seed=0))
+        return t, loader
+
+    full, loader = make()
+    full.fit(loader)
+
+    ckpt = tmp_path / "aug.pt"
+    part, loader = make(ckpt)
+
+    class Stop(Exception):
+        pass
+
+    def stop(trainer, row):  # interrupt after epoch 1 (its checkpoint is written after callbacks)
+        trainer.save_checkpoint(ckpt, loader, epoch=1)
+        raise Stop
+    part.callbacks.append(stop)
+    try:
+        part.fit(loader)
+    except Stop:
+        pass
+    resumed, loader = make(ckpt)
+    resumed.augment.generator.manual_seed(123)  # must be restored from the checkpoint
+    resumed.fit(loader)
+    for k, v in _state(full).items():
+        assert torch.equal(v, _state(resumed)[k]), f"{k} differs after resume with augmentation"
