@@ -26,7 +26,8 @@ from typing import Mapping
 import torch
 from torch import nn
 
-__all__ = ["layer_macs", "forward_macs", "step_macs", "training_macs", "relative"]
+__all__ = ["layer_macs", "forward_macs", "step_macs", "training_macs", "relative", "sparse_run_macs",
+           "ensemble_macs"]
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -119,3 +120,34 @@ def relative(costs: Mapping[str, float], baseline: str) -> dict[str, float]:
     if base <= 0:
         raise ValueError(f"baseline cost must be positive, got {base}")
     return {k: v / base for k, v in costs.items()}
+
+
+def sparse_run_macs(steps: int, batch_size: int, f_sparse: float, f_dense: float | None = None,
+                    dense_grad_steps: int = 0) -> float:
+    """Exact training MACs of one sparse run, counting each step that needs the dense gradient.
+
+    Each of the ``steps`` optimizer steps processes ``batch_size`` examples at ``3 f_S``
+    (RigL App. H), except the ``dense_grad_steps`` mask updates that grow by gradient
+    (RigL, EDST/DST with ``growth="gradient"``): they also compute the dense weight
+    gradient, ``2 f_S + f_D`` per example instead of ``3 f_S``. With one such step every
+    ``ΔT + 1`` steps this equals :func:`step_macs` ``("rigl")`` times the examples seen.
+    A last partial batch is counted as a full one (an upper bound of at most one batch per epoch).
+    """
+    if steps < 0 or batch_size < 1 or not 0 <= dense_grad_steps <= steps:
+        raise ValueError(f"need steps >= 0, batch_size >= 1, 0 <= dense_grad_steps <= steps; got "
+                         f"{steps}, {batch_size}, {dense_grad_steps}")
+    if dense_grad_steps and f_dense is None:
+        raise ValueError("dense_grad_steps > 0 needs f_dense, the dense forward MACs")
+    per_example = (steps - dense_grad_steps) * 3.0 * f_sparse
+    if dense_grad_steps:
+        per_example += dense_grad_steps * (2.0 * f_sparse + f_dense)
+    return batch_size * per_example
+
+
+def ensemble_macs(member_macs: "list[float] | tuple[float, ...]") -> float:
+    """Cost of an ensemble: the sum of its members' costs (training MACs of M independent runs,
+    or inference MACs per example of M members, whose softmax outputs are then averaged).
+    An EDST ensemble is *one* run: its training cost is that run's, not a sum over tickets."""
+    if len(member_macs) == 0:
+        raise ValueError("an ensemble needs at least one member")
+    return float(sum(member_macs))

@@ -5,7 +5,7 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["border_share", "disagreement", "mask_distance", "pairwise_mean"]
+__all__ = ["border_share", "disagreement", "mask_distance", "pairwise_mean", "ITOPTracker"]
 
 
 def border_share(degree: Sequence[float], image_shape: Sequence[int], width: int = 4) -> float:
@@ -63,3 +63,48 @@ def pairwise_mean(items: Sequence, fn) -> float:
         raise ValueError("need at least two items for a pairwise measure")
     vals = [fn(items[i], items[j]) for i in range(n) for j in range(i + 1, n)]
     return sum(vals) / len(vals)
+
+
+class ITOPTracker:
+    """In-time over-parameterization rate: the fraction of weights ever active during training.
+
+    Liu, Yin, Mocanu, Pechenizkiy (2021), "Do We Actually Need Dense Over-Parameterization?
+    In-Time Over-Parameterization in Sparse Training", ICML, Sec. 3: ``R = |union_t M_t| / N``
+    over the sparse layers' positions (used again by FreeTickets, Liu et al., ICLR 2022).
+
+    ``ever[name]`` is a bool tensor of the mask's shape: True where the mask was 1 at least once
+    when observed. :meth:`attach` observes after every ``optimizer.step()`` (register it after
+    :meth:`sparsenb.Masking.attach`), so a mask changed by a method's hook (RigL and EDST in
+    ``after_backward``, SET at the end of an epoch) is seen at the next step. Layers that are
+    dense from the start (all-ones masks) are left out: they are trivially 100 % explored.
+    """
+
+    def __init__(self, masks) -> None:
+        self.ever: dict[str, torch.Tensor] = {mp.name: mp.mask.detach().clone() for mp in masks
+                                              if not bool(mp.mask.all())}
+        if not self.ever:
+            raise ValueError("every masked layer is dense: the ITOP rate is undefined (1.0 trivially)")
+        self._masks = masks
+        self._hook = None
+
+    @torch.no_grad()
+    def observe(self, masks=None) -> None:
+        """OR the current masks into ``ever``."""
+        for mp in (masks or self._masks):
+            if mp.name in self.ever:
+                self.ever[mp.name] |= mp.mask
+
+    def attach(self, optimizer: torch.optim.Optimizer) -> "ITOPTracker":
+        """Observe after every step of ``optimizer``; returns self."""
+        self.detach()
+        self._hook = optimizer.register_step_post_hook(lambda opt, args, kwargs: self.observe())
+        return self
+
+    def detach(self) -> None:
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+
+    def rate(self) -> float:
+        """``sum |ever| / sum numel`` over the tracked (sparse) layers, in [density, 1]."""
+        return sum(int(e.sum()) for e in self.ever.values()) / sum(e.numel() for e in self.ever.values())

@@ -57,3 +57,34 @@ def test_model_mode_is_restored():
     model.train()
     flops.forward_macs(model, torch.zeros(1, 4))
     assert model.training
+
+
+def test_sparse_run_macs_hand_count_on_tiny_mlp():
+    model = _tiny_mlp()  # dense forward 18 MACs per example
+    masks = Masking(model)
+    m0 = torch.zeros(3, 4, dtype=torch.bool)
+    m0[:, 0] = True  # 3 kept of 12
+    masks.set_masks({"0.weight": m0})
+    f_s = flops.forward_macs(model, torch.zeros(1, 4))
+    f_d = flops.forward_macs(model, torch.zeros(1, 4), masked=False)
+    assert (f_s, f_d) == (3 + 6, 18)
+    # 10 steps of batch 4, 2 of them with dense gradients: 4 * (8 * 27 + 2 * (18 + 18)) = 4 * 288
+    assert flops.sparse_run_macs(10, 4, f_s, f_d, dense_grad_steps=2) == 4 * (8 * 27 + 2 * 36)
+    assert flops.sparse_run_macs(10, 4, f_s) == 4 * 10 * 27
+    # one dense-gradient step every delta_t + 1 steps = RigL's average formula
+    assert flops.sparse_run_macs(11, 1, f_s, f_d, 1) == pytest.approx(
+        flops.training_macs("rigl", 11, f_s, f_d, delta_t=10))
+    # a dense run: 3 f_D per example per step
+    assert flops.sparse_run_macs(10, 4, f_d) == 4 * 10 * 54
+    with pytest.raises(ValueError, match="f_dense"):
+        flops.sparse_run_macs(10, 4, f_s, dense_grad_steps=1)
+    with pytest.raises(ValueError):
+        flops.sparse_run_macs(10, 4, f_s, f_d, dense_grad_steps=11)
+
+
+def test_ensemble_macs_sums_members():
+    # 3 tickets at 9 MACs each: 27 per example at inference; relative to one dense pass of 18: 1.5
+    assert flops.ensemble_macs([9, 9, 9]) == 27
+    assert flops.relative({"dense": 18, "edst": flops.ensemble_macs([9, 9, 9])}, "dense")["edst"] == 1.5
+    with pytest.raises(ValueError, match="at least one"):
+        flops.ensemble_macs([])

@@ -16,5 +16,9 @@ driver over whole trainings: :func:`sparsenb.methods.imp.iterative_magnitude_pru
 """
 from .base import METHODS, Method, available, get, register
 from . import dense, static, set, rigl, prune_init, imp  # noqa: F401  (registration side effects)
+from . import slak  # noqa: F401
+from . import dsn  # noqa: F401
+from . import ctre  # noqa: F401
+from . import edst  # noqa: F401
 
 __all__ = ["Method", "register", "get", "available", "METHODS"]
