@@ -283,6 +283,47 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "large neuron reductions with similar accuracy"),
         ],
     ),
+    "09_sup_tickets": Notebook(
+        stem="09_sup_tickets",
+        title="Sup-tickets: superposing cheap tickets of SET and RigL into one sparse network",
+        paper=("Yin, Menkovski, Fang, Huang, Pei, Pechenizkiy, Mocanu, Liu 2022, UAI (PMLR 180), 'Superposing Many "
+               "Tickets into One: A Performance Booster for Sparse Neural Network Training', arXiv:2205.15322"),
+        claim=("With the same sparsity and the same number of epochs, the superposition of the cheap tickets of a "
+               "short cyclic phase beats the base DST model and the last cheap ticket"),
+        profiles={
+            "smoke": dict(DATASET="digits", N_TRAIN=None, N_TEST=None, MODEL="resnet_small", WIDTH=4, BLOCKS=1,
+                          METHODS=["set", "rigl"], SPARSITY=0.8, DISTRIBUTION="erk", SEEDS=1, EPOCHS=3,
+                          CYCLE_EPOCHS=1, CYCLE_RATE=0.67, BATCH_SIZE=64, LR=0.1, MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                          SCHEDULE="step", AUGMENT=False, LR_MIN=0.001, LR_MAX=0.005, REEXPLORE=0.5,
+                          PRUNE_SCOPE="global", CARRY="pruned", BN_UPDATE=True, ZETA=0.3, DELTA_T=5, ALPHA=0.5,
+                          T_END=1.0, THREADS=1),
+            "cpu": dict(DATASET="cifar10-jpeg", N_TRAIN=3000, N_TEST=4000, MODEL="resnet_small", WIDTH=8, BLOCKS=1,
+                        METHODS=["set", "rigl"], SPARSITY=0.8, DISTRIBUTION="erk", SEEDS=2, EPOCHS=12,
+                        CYCLE_EPOCHS=1, CYCLE_RATE=0.25, BATCH_SIZE=64, LR=0.1, MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                        SCHEDULE="step", AUGMENT=False, LR_MIN=0.001, LR_MAX=0.005, REEXPLORE=0.5,
+                        PRUNE_SCOPE="global", CARRY="pruned", BN_UPDATE=True, ZETA=0.3, DELTA_T=24, ALPHA=0.5,
+                        T_END=1.0, THREADS=1),
+            "paper": dict(DATASET="cifar10-jpeg", N_TRAIN=None, N_TEST=None, MODEL="resnet_small", WIDTH=16, BLOCKS=5,
+                          METHODS=["set", "rigl"], SPARSITY=0.95, DISTRIBUTION="erk", SEEDS=3, EPOCHS=250,
+                          CYCLE_EPOCHS=8, CYCLE_RATE=0.1, BATCH_SIZE=128, LR=0.1, MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                          SCHEDULE="step", AUGMENT=True, LR_MIN=0.001, LR_MAX=0.005, REEXPLORE=0.5,
+                          PRUNE_SCOPE="global", CARRY="pruned", BN_UPDATE=True, ZETA=0.3, DELTA_T=1000, ALPHA=0.5,
+                          T_END=1.0, THREADS=0),
+        },
+        minutes={"smoke": 0.4, "cpu": 9, "paper": 600},
+        gallery=[
+            GalleryRow("Sup-tickets on SET (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
+                       "Sup-tickets (SET): the superposed ticket beats base SET and the last cheap ticket",
+                       lambda m: (f"superposed {_acc(m, 'set/superposed')} vs base {_acc(m, 'set/base')} vs last "
+                                  f"ticket {_acc(m, 'set/last_ticket')}"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+            GalleryRow("Sup-tickets on RigL (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
+                       "Sup-tickets (RigL): the superposed ticket beats base RigL and the last cheap ticket",
+                       lambda m: (f"superposed {_acc(m, 'rigl/superposed')} vs base {_acc(m, 'rigl/base')} vs last "
+                                  f"ticket {_acc(m, 'rigl/last_ticket')}"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+        ],
+    ),
     # -- new notebooks go above this line (one Notebook entry each) --
 }
 
