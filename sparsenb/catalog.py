@@ -324,6 +324,82 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
         ],
     ),
+    "08_free_tickets": Notebook(
+        stem="08_free_tickets",
+        title="FreeTickets: EDST and DST ensembles vs dense models (accuracy, NLL, ECE, training FLOPs)",
+        paper=("Liu, Chen, Atashgahi, Chen, Sokar, Mocanu, Pechenizkiy, Wang, Mocanu 2022, ICLR, 'Deep Ensembling "
+               "with No Overhead for either Training or Testing: The All-Round Blessings of Dynamic Sparsity'"),
+        claim=("An ensemble of sparse subnetworks taken from one dynamic sparse training run (EDST) beats a single "
+               "dense model in accuracy and uncertainty for at most the training FLOPs of one dense model, and its "
+               "tickets are diverse"),
+        profiles={
+            "smoke": dict(DATASETS=["digits", "cifar10-jpeg"], M=2, SPARSITY=0.8, DISTRIBUTION="erk",
+                          DROP_FRACTION=0.5, LARGE_DROP=0.8, GROWTH="gradient", MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                          SEEDS=1, ECE_BINS=15, DIVERSITY_RATIO=0.5, THREADS=1,
+                          SETTINGS={
+                              "digits": dict(LABEL="digits, MLP 64", MODEL="mlp", MODEL_KW={"hidden": [64]},
+                                             N_TRAIN=None, N_TEST=None, EPOCHS=2, EXPLORE_EPOCHS=1,
+                                             REFINE_EPOCHS=1, DELTA_T=10, BATCH_SIZE=64, LR=0.1, AUGMENT=False),
+                              "cifar10-jpeg": dict(LABEL="cifar10-jpeg subset, VGG-small", MODEL="vgg_small",
+                                                   MODEL_KW={"stages": [8, 16]}, N_TRAIN=256, N_TEST=500,
+                                                   EPOCHS=2, EXPLORE_EPOCHS=1, REFINE_EPOCHS=1, DELTA_T=4,
+                                                   BATCH_SIZE=64, LR=0.1, AUGMENT=True)}),
+            "cpu": dict(DATASETS=["mnist5k", "cifar10-jpeg"], M=3, SPARSITY=0.8, DISTRIBUTION="erk",
+                        DROP_FRACTION=0.5, LARGE_DROP=0.8, GROWTH="gradient", MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                        SEEDS=1, ECE_BINS=15, DIVERSITY_RATIO=0.5, THREADS=1,
+                        SETTINGS={
+                            "mnist5k": dict(LABEL="mnist5k, LeNet-5", MODEL="lenet5", MODEL_KW={}, N_TRAIN=None,
+                                            N_TEST=None, EPOCHS=10, EXPLORE_EPOCHS=6, REFINE_EPOCHS=4, DELTA_T=50,
+                                            BATCH_SIZE=128, LR=0.1, AUGMENT=False),
+                            "cifar10-jpeg": dict(LABEL="cifar10-jpeg, VGG-small", MODEL="vgg_small",
+                                                 MODEL_KW={"stages": [16, 32, 64]}, N_TRAIN=5000, N_TEST=None,
+                                                 EPOCHS=5, EXPLORE_EPOCHS=3, REFINE_EPOCHS=2, DELTA_T=50,
+                                                 BATCH_SIZE=128, LR=0.1, AUGMENT=True)}),
+            "paper": dict(DATASETS=["mnist", "cifar10-jpeg"], M=3, SPARSITY=0.8, DISTRIBUTION="erk",
+                          DROP_FRACTION=0.5, LARGE_DROP=0.8, GROWTH="gradient", MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
+                          SEEDS=3, ECE_BINS=15, DIVERSITY_RATIO=0.5, THREADS=0,
+                          SETTINGS={
+                              "mnist": dict(LABEL="MNIST, LeNet-5", MODEL="lenet5", MODEL_KW={}, N_TRAIN=None,
+                                            N_TEST=None, EPOCHS=250, EXPLORE_EPOCHS=150, REFINE_EPOCHS=100,
+                                            DELTA_T=1000, BATCH_SIZE=128, LR=0.1, AUGMENT=False),
+                              "cifar10-jpeg": dict(LABEL="cifar10-jpeg, ResNet-20", MODEL="resnet_small",
+                                                   MODEL_KW={"blocks": 3, "width": 16}, N_TRAIN=None, N_TEST=None,
+                                                   EPOCHS=250, EXPLORE_EPOCHS=150, REFINE_EPOCHS=100,
+                                                   DELTA_T=1000, BATCH_SIZE=128, LR=0.1, AUGMENT=True)}),
+        },
+        minutes={"smoke": 0.4, "cpu": 9, "paper": 2400},
+        gallery=[
+            GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
+                       "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
+                       "FLOPs of one dense model (mnist5k, LeNet-5)",
+                       lambda m: (f"acc {m.get('mnist5k/edst_ensemble/acc', float('nan')):.2f} vs "
+                                  f"{m.get('mnist5k/single_dense/acc', float('nan')):.2f} %, NLL "
+                                  f"{m.get('mnist5k/edst_ensemble/nll', float('nan')):.3f} vs "
+                                  f"{m.get('mnist5k/single_dense/nll', float('nan')):.3f}, ECE "
+                                  f"{m.get('mnist5k/edst_ensemble/ece', float('nan')):.3f} vs "
+                                  f"{m.get('mnist5k/single_dense/ece', float('nan')):.3f} at "
+                                  f"{m.get('mnist5k/edst_ensemble/train_flops', float('nan')):.2f}x dense training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+            GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, VGG-small",
+                       "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
+                       "FLOPs of one dense model (cifar10-jpeg, VGG-small)",
+                       lambda m: (f"acc {m.get('cifar10-jpeg/edst_ensemble/acc', float('nan')):.2f} vs "
+                                  f"{m.get('cifar10-jpeg/single_dense/acc', float('nan')):.2f} %, NLL "
+                                  f"{m.get('cifar10-jpeg/edst_ensemble/nll', float('nan')):.3f} vs "
+                                  f"{m.get('cifar10-jpeg/single_dense/nll', float('nan')):.3f}, ECE "
+                                  f"{m.get('cifar10-jpeg/edst_ensemble/ece', float('nan')):.3f} vs "
+                                  f"{m.get('cifar10-jpeg/single_dense/ece', float('nan')):.3f} at "
+                                  f"{m.get('cifar10-jpeg/edst_ensemble/train_flops', float('nan')):.2f}x dense training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+            GalleryRow("EDST ticket diversity, VGG-small", "EDST tickets are diverse (cifar10-jpeg, VGG-small)",
+                       lambda m: (f"disagreement {m.get('cifar10-jpeg/edst_ensemble/disagreement', float('nan')):.3f} "
+                                  f"vs {m.get('cifar10-jpeg/dst_ensemble/disagreement', float('nan')):.3f} (DST "
+                                  f"ensemble); mask distance "
+                                  f"{m.get('cifar10-jpeg/edst_ensemble/mask_distance', float('nan')):.3f} vs "
+                                  f"{m.get('cifar10-jpeg/dst_ensemble/mask_distance', float('nan')):.3f}"),
+                       "tickets diverse, somewhat less than independent DST runs"),
+        ],
+    ),
     # -- new notebooks go above this line (one Notebook entry each) --
 }
 

@@ -37,7 +37,7 @@ from .train import Trainer, make_optimizer, make_scheduler, set_seed
 
 __all__ = ["KINDS", "encode_tensor", "decode_tensor", "pack_masks", "unpack_masks", "train_member",
            "member_seeds", "evaluate_arms", "training_costs", "plot_reliability", "plot_cost_quality",
-           "plot_edst_phases", "edst_beats_dense", "reliability_rows"]
+           "plot_edst_phases", "edst_beats_dense", "tickets_diverse", "record_rows", "reliability_rows"]
 
 KINDS = ("dense", "dst", "edst")
 
@@ -257,6 +257,32 @@ def edst_beats_dense(rows: list[dict]) -> tuple[bool, str]:
               f"NLL {d['nll']:.4f} / ECE {d['ece']:.4f}; "
               + ", ".join(f"{k}: {'yes' if v else 'no'}" for k, v in checks.items()))
     return all(checks.values()), detail
+
+
+def tickets_diverse(rows: list[dict], ratio: float = 0.5) -> tuple[bool, str]:
+    """The diversity claim, made testable: the EDST tickets' mean pairwise prediction disagreement
+    and mask distance are each at least ``ratio`` times those of the independently trained DST
+    ensemble members (the most diverse sparse ensemble here). Returns (holds, detail)."""
+    r = {row["arm"]: row for row in rows}
+    e, d = r["EDST ensemble"], r["DST ensemble"]
+    dis, dist = e["disagreement"] / d["disagreement"], e["mask_distance"] / d["mask_distance"]
+    detail = (f"EDST tickets: disagreement {e['disagreement']:.4f}, mask distance {e['mask_distance']:.4f}; "
+              f"independent DST runs: {d['disagreement']:.4f}, {d['mask_distance']:.4f}; ratios {dis:.2f} and "
+              f"{dist:.2f} (threshold {ratio}); dense ensemble disagreement "
+              f"{r['dense ensemble']['disagreement']:.4f}")
+    return bool(dis >= ratio and dist >= ratio), detail
+
+
+def record_rows(run: Any, prefix: str, rows: list[dict], costs: dict[str, float]) -> None:
+    """``run.record`` every number of the table (``<prefix>/<arm_slug>/<metric>``) and of the costs
+    (``<prefix>/train_flops/<name>``); ``arm_slug`` is the arm in lower case with ``_`` for spaces."""
+    for row in rows:
+        slug = row["arm"].lower().replace(" ", "_")
+        for key, value in row.items():
+            if key not in ("arm", "probs") and value is not None:
+                run.record(f"{prefix}/{slug}/{key}", value)
+    for name, value in costs.items():
+        run.record(f"{prefix}/train_flops/{name.lower().replace(' ', '_')}", value)
 
 
 # ---------------------------------------------------------------------- plots
