@@ -324,6 +324,49 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
         ],
     ),
+    "12_slak": Notebook(
+        stem="12_slak",
+        title="SLaK: sparse large kernels (decomposed M x N + N x M kernels, widened and trained sparse)",
+        paper=("Liu, Chen, Chen, Atashgahi, Yin, Kou, Shen, Pechenizkiy, Wang, Mocanu, Wang 2023, ICLR, "
+               "'More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity'"),
+        claim=("Decomposing a large depthwise kernel into M x N + N x M (+ N x N) kernels and training a 1.3x "
+               "wider network at 40% sparsity beats the dense 7x7 ConvNeXt at matched parameters and has a "
+               "larger effective receptive field"),
+        profiles={
+            "smoke": dict(DATASET="digits", N_TRAIN=None, N_TEST=None, VARIANTS=["dense7", "dense_large", "slak"],
+                          DIMS=[8, 16, 32], DEPTHS=[1, 1, 1], LARGE_KERNELS=[9, 5, 3], SMALL_KERNEL=5,
+                          BASE_KERNEL=7, WIDTH=1.3, LAYER_SCALE=1e-6, SPARSITY=0.4, SLAK_INIT="snip",
+                          UPDATE_EVERY=5, PRUNE_RATE=0.5, SEEDS=1, EPOCHS=2, BATCH_SIZE=64, LR=4e-3,
+                          WEIGHT_DECAY=0.05, AUGMENT=0, FLIP=False, ERF_IMAGES=20, THREADS=1),
+            "cpu": dict(DATASET="cifar10-jpeg", N_TRAIN=5000, N_TEST=None, VARIANTS=["dense7", "dense_large", "slak"],
+                        DIMS=[16, 32, 64], DEPTHS=[1, 1, 1], LARGE_KERNELS=[31, 15, 7], SMALL_KERNEL=5,
+                        BASE_KERNEL=7, WIDTH=1.3, LAYER_SCALE=1e-6, SPARSITY=0.4, SLAK_INIT="snip",
+                        UPDATE_EVERY=10, PRUNE_RATE=0.5, SEEDS=2, EPOCHS=6, BATCH_SIZE=128, LR=2e-3,
+                        WEIGHT_DECAY=0.05, AUGMENT=4, FLIP=True, ERF_IMAGES=50, THREADS=1),
+            "paper": dict(DATASET="cifar10-jpeg", N_TRAIN=None, N_TEST=None,
+                          VARIANTS=["dense7", "dense_large", "slak"], DIMS=[96, 192, 384], DEPTHS=[3, 3, 9],
+                          LARGE_KERNELS=[31, 15, 7], SMALL_KERNEL=5, BASE_KERNEL=7, WIDTH=1.3, LAYER_SCALE=1e-6,
+                          SPARSITY=0.4, SLAK_INIT="snip", UPDATE_EVERY=100, PRUNE_RATE=0.3, SEEDS=3, EPOCHS=300,
+                          BATCH_SIZE=128, LR=4e-3, WEIGHT_DECAY=0.05, AUGMENT=4, FLIP=True, ERF_IMAGES=50,
+                          THREADS=0),
+        },
+        minutes={"smoke": 0.4, "cpu": 10, "paper": 600},
+        gallery=[
+            GalleryRow("SLaK vs dense 7x7 at matched parameters (small ConvNeXt, cifar10-jpeg)",
+                       "SLaK beats the dense 7x7 at matched parameters",
+                       lambda m: (f"SLaK {_acc(m, 'slak')} vs dense 7x7 {_acc(m, 'dense7')} "
+                                  f"({m.get('slak/nonzero_params', 0):,} vs {m.get('dense7/nonzero_params', 0):,} "
+                                  f"nonzero params)"),
+                       "SLaK-T 82.5 % vs ConvNeXt-T 82.1 % (ImageNet-1K, 30M vs 29M params)"),
+            GalleryRow("Effective receptive field, SLaK vs dense 7x7",
+                       "SLaK's effective receptive field is larger than the dense 7x7's",
+                       lambda m: ("r(20/30/50/99 %): SLaK " + "/".join(f"{m.get(f'slak/erf_r{t}_mean', float('nan')):.3f}"
+                                                                       for t in ("0.2", "0.3", "0.5", "0.99"))
+                                  + " vs dense 7x7 " + "/".join(f"{m.get(f'dense7/erf_r{t}_mean', float('nan')):.3f}"
+                                                               for t in ("0.2", "0.3", "0.5", "0.99"))),
+                       "larger high-contribution area ratio than ConvNeXt-T (ImageNet)"),
+        ],
+    ),
     "08_free_tickets": Notebook(
         stem="08_free_tickets",
         title="FreeTickets: EDST and DST ensembles vs dense models (accuracy, NLL, ECE, training FLOPs)",
@@ -398,6 +441,94 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{m.get('cifar10-jpeg/edst_ensemble/mask_distance', float('nan')):.3f} vs "
                                   f"{m.get('cifar10-jpeg/dst_ensemble/mask_distance', float('nan')):.3f}"),
                        "tickets diverse, somewhat less than independent DST runs"),
+        ],
+    ),
+    "11_ugts": Notebook(
+        stem="11_ugts",
+        title="Untrained GNN tickets (UGTs): sparse subnetworks of random GNNs vs trained dense GNNs",
+        paper=("Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022, LoG, 'You Can "
+               "Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets'; "
+               "Ramanujan et al. 2020, CVPR (edge-popup)"),
+        claim=("Scores over frozen random weights, a global threshold and a gradual sparsity schedule find "
+               "untrained sparse GNNs that match trained dense GNNs, beat edge-popup at high sparsity and "
+               "degrade less with depth"),
+        profiles={
+            "smoke": dict(DATASET="cora", MODELS=["gcn", "gat"], SPARSITIES={"gcn": [0.5, 0.9], "gat": [0.9]},
+                          SEEDS=1, HIDDEN=32, HEADS=1, EPOCHS=12, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
+                          SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
+                          DEPTHS=[2, 4], DEEP_HIDDEN=16, DEEP_SPARSITY=0.04, DEEP_LR=0.005, DEEP_EPOCHS=12,
+                          DEEP_SEEDS=1, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=1),
+            "cpu": dict(DATASET="cora", MODELS=["gcn", "gat"],
+                        SPARSITIES={"gcn": [0.1, 0.5, 0.9, 0.99], "gat": [0.5, 0.95]},
+                        SEEDS=2, HIDDEN=256, HEADS=1, EPOCHS=100, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
+                        SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
+                        DEPTHS=[2, 16, 32], DEEP_HIDDEN=64, DEEP_SPARSITY=0.04, DEEP_LR=0.005, DEEP_EPOCHS=100,
+                        DEEP_SEEDS=1, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=1),
+            "paper": dict(DATASET="cora", MODELS=["gcn", "gat", "gin"],
+                          SPARSITIES={m: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
+                                      for m in ("gcn", "gat", "gin")},
+                          SEEDS=5, HIDDEN=256, HEADS=1, EPOCHS=400, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
+                          SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
+                          DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITY=0.04, DEEP_LR=0.005,
+                          DEEP_EPOCHS=400, DEEP_SEEDS=5, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=0),
+        },
+        minutes={"smoke": 0.4, "cpu": 10, "paper": 120},
+        gallery=[
+            GalleryRow("UGTs, GCN on Cora (untrained, sparsity chosen on validation) vs trained dense GCN",
+                       "An untrained sparse GCN (UGTs) matches the trained dense GCN on Cora",
+                       lambda m: (f"{_acc(m, 'ugts/gcn/L2/val_best')} at sparsity "
+                                  f"{m.get('ugts/gcn/L2/val_best_sparsity', float('nan')):g} vs dense "
+                                  f"{_acc(m, 'dense/gcn/L2/0.0')}"),
+                       "81.3 % at sparsity 0.9 (authors' example notebook)"),
+            GalleryRow("UGTs vs edge-popup, GCN/GAT on Cora, sparsity >= 0.9",
+                       "UGTs beats edge-popup at high sparsity",
+                       lambda m: f"mean gap {100 * m.get('ugts_minus_edgepopup_high', float('nan')):+.2f} points",
+                       "UGTs better at high sparsity (paper Fig. 2)"),
+            GalleryRow("Deep GCN on Cora: UGTs vs trained dense",
+                       "UGTs degrades less with depth than trained dense",
+                       lambda m: (f"drop 2 -> {m.get('deep_max_layers', 0)} layers: UGTs "
+                                  f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense "
+                                  f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
+                       "UGTs far above dense at 16/32 layers (paper Fig. 4)"),
+        ],
+    ),
+    "10_dsn": Notebook(
+        stem="10_dsn",
+        title="DSN: dynamic sparse CNN for time-series classification (UCR/UEA)",
+        paper=("Xiao, Wu, Zhang, Liu, Pechenizkiy, Mocanu, Mocanu 2022, NeurIPS, 'Dynamic Sparse Network for "
+               "Time Series Classification: Learning What to \"See\"'"),
+        claim=("Dynamic sparse training inside 13/26/39-tap kernel windows (density 0.2) is at least as accurate as "
+               "the same dense CNN at a fraction of its FLOPs, and close to ROCKET / InceptionTime / OS-CNN"),
+        profiles={
+            "smoke": dict(DATASETS=["ucr:ItalyPowerDemand"], ARMS=["dense", "static", "dsn"], SEEDS=1, WIDTH=4,
+                          DEPTH=2, KERNEL=39, GROUPS=3, PADDING="zero", ADAPTIVE_SIZE=50, DENSITY=0.2, ALPHA=0.5,
+                          UPDATE_EVERY=2, T_END=0.8, FLOOR=0.001, EPOCHS=4, LR=1e-3, LR_MIN=1e-4, BATCH_SIZE=16,
+                          SELECT="min_train_loss", THREADS=1),
+            "cpu": dict(DATASETS=["ucr:GunPoint", "ucr:ItalyPowerDemand"], ARMS=["dense", "static", "dsn"], SEEDS=3,
+                        WIDTH=16, DEPTH=4, KERNEL=39, GROUPS=3, PADDING="zero", ADAPTIVE_SIZE=50, DENSITY=0.2,
+                        ALPHA=0.5, UPDATE_EVERY=5, T_END=0.8, FLOOR=0.001, EPOCHS=100, LR=1e-3, LR_MIN=1e-4,
+                        BATCH_SIZE=16, SELECT="min_train_loss", THREADS=1),
+            "paper": dict(DATASETS=["ucr:GunPoint", "ucr:ItalyPowerDemand"], ARMS=["dense", "static", "dsn"], SEEDS=3,
+                          WIDTH=47, DEPTH=4, KERNEL=39, GROUPS=3, PADDING="zero", ADAPTIVE_SIZE=50, DENSITY=0.2,
+                          ALPHA=0.5, UPDATE_EVERY=5, T_END=0.8, FLOOR=0.001, EPOCHS=1000, LR=3e-4, LR_MIN=1e-4,
+                          BATCH_SIZE=16, SELECT="min_train_loss", THREADS=0),
+        },
+        minutes={"smoke": 0.4, "cpu": 8, "paper": 120},
+        gallery=[
+            GalleryRow("DSN vs the same CNN dense (GunPoint / ItalyPowerDemand)",
+                       "DSN is at least as accurate as its dense counterpart with under 50% of its FLOPs",
+                       lambda m: "; ".join(
+                           f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')} vs dense {_acc(m, f'{ds}/dense')}, "
+                           f"{100 * m.get(f'{ds}/dsn/inference_flops_ratio', float('nan')):.1f} % of dense FLOPs"
+                           for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
+                       "DSN matches or beats dense and SOTA CNNs with a fraction of their FLOPs (UCR/UEA archives)"),
+            GalleryRow("DSN vs published ROCKET / InceptionTime / OS-CNN",
+                       "DSN is within 2 points of the published accuracies of ROCKET, InceptionTime and OS-CNN",
+                       lambda m: "; ".join(
+                           f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')}, worst gap "
+                           f"{m.get(f'{ds}/dsn/worst_gap_to_published_points', float('nan')):+.2f} points"
+                           for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
+                       "GunPoint 100 / 100 / 99.9 %; ItalyPowerDemand 97.0 / 96.5 / 94.7 % (OS-CNN tables)"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --
