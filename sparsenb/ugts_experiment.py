@@ -1,0 +1,247 @@
+"""Untrained GNN tickets (UGTs) vs edge-popup vs trained dense GNNs: runs, sweeps, summaries, plots.
+
+Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022, LoG, "You Can
+Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets".
+
+One run (:func:`ugts_run`) trains one GNN on one graph, full batch (one optimizer step per epoch,
+transductive: the loss is the cross-entropy over the train nodes), with one of three methods:
+
+- ``"ugts"``: frozen random weights, trainable scores, a **global** top-k over all layers' scores
+  (:class:`sparsenb.layers.scores.Popup`, ``scope="global"``), the sparsity raised linearly from 0
+  to its final value over the first ``RAMP`` (0.5) of the epochs (:func:`gradual_sparsity`);
+- ``"edgepopup"``: the same with a **layerwise** top-k at the final sparsity from epoch 0
+  (Ramanujan et al. 2020, CVPR);
+- ``"dense"``: all weights trained (Adam, weight decay, dropout), sparsity 0.
+
+Model selection on the validation split: the masks are evaluated at the **final** sparsity after
+every epoch and the reported test accuracy is the one of the epoch with the best validation
+accuracy (first such epoch on ties), as in the UGTs code.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .data_graphs import GraphData
+from .gnn import GNN, sparse_features
+from .layers.scores import Popup, gradual_sparsity
+from .train import pick_device, set_seed
+
+__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "plot_sweep", "plot_depth",
+           "plot_curves"]
+
+METHODS = ("ugts", "edgepopup", "dense")
+_SCOPE = {"ugts": "global", "edgepopup": "layerwise"}
+
+
+def expected_nnz(popup: Popup, sparsity: float) -> int:
+    """Weights a :class:`Popup` must keep at ``sparsity``: round((1-s) N) globally, or per tensor summed."""
+    sizes = [p.scores.numel() for p in popup.scored.values()]
+    if popup.scope == "global":
+        return round((1.0 - sparsity) * sum(sizes))
+    return sum(round((1.0 - sparsity) * n) for n in sizes)
+
+
+def _accuracies(logits: torch.Tensor, g: GraphData) -> dict[str, float]:
+    pred = logits.argmax(1)
+    return {f"{split}_acc": float((pred[m] == g.y[m]).float().mean())
+            for split, m in (("train", g.train_mask), ("val", g.val_mask), ("test", g.test_mask))}
+
+
+def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float = 0.9, seed: int = 0,
+             layers: int = 2, hidden: int = 256, heads: int = 1, epochs: int = 400, lr: float = 0.01,
+             weight_decay: float = 0.0, dropout: float = 0.0, ramp: float = 0.5,
+             weight_init: str = "kaiming_uniform", score_init: str = "kaiming_uniform",
+             device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """Train one GNN with ``method`` (see module doc) and return a JSON-serialisable summary.
+
+    ``sparsity`` is ignored for ``"dense"``. ``weight_decay`` / ``dropout`` apply to whatever is
+    trained (the scores for popup methods; the UGTs code uses 0 and 0 there).
+    Returns: method, kind, layers, hidden, sparsity, seed, test_acc / val_acc / best_epoch (model
+    selection on validation), final_test_acc, nnz / numel / density of the scored weights at the
+    final sparsity, expected_nnz, history (per epoch: loss, sparsity, train/val/test accuracy), seconds.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    dev = pick_device(device)
+    set_seed(seed)
+    g = graph.to(dev)
+    model = GNN(kind, g.num_features, hidden, g.num_classes, layers=layers, heads=heads, dropout=dropout).to(dev)
+    x = g.x if kind == "gin" else sparse_features(g.x)
+    final = 0.0 if method == "dense" else float(sparsity)
+    popup = None
+    if method == "dense":
+        params = list(model.parameters())
+    else:
+        gen = torch.Generator(device=dev).manual_seed(seed)
+        popup = Popup(model, final, scope=_SCOPE[method], weight_init=weight_init, score_init=score_init,
+                      generator=gen)
+        params = popup.parameters()
+    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+
+    history, best = [], None
+    t0 = time.perf_counter()
+    bar = range(epochs)
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(bar, desc=f"{method} {kind} L{layers} s={final:g} seed {seed}", leave=False)
+    for epoch in bar:
+        s_now = gradual_sparsity(epoch, final, epochs, ramp) if method == "ugts" else final
+        model.train()
+        if popup is not None:
+            popup.set_sparsity(s_now)
+        logits = model(x, g.edge_index)
+        loss = F.cross_entropy(logits[g.train_mask], g.y[g.train_mask])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.eval()
+        if popup is not None:
+            popup.set_sparsity(final)
+        with torch.no_grad():
+            acc = _accuracies(model(x, g.edge_index), g)
+        history.append({"epoch": epoch, "loss": loss.item(), "sparsity": s_now, **acc})
+        if best is None or acc["val_acc"] > best["val_acc"]:
+            best = history[-1]
+    out = {"method": method, "kind": kind, "layers": layers, "hidden": hidden, "sparsity": final, "seed": seed,
+           "test_acc": best["test_acc"], "val_acc": best["val_acc"], "best_epoch": best["epoch"],
+           "final_test_acc": history[-1]["test_acc"], "history": history,
+           "seconds": time.perf_counter() - t0}
+    if popup is not None:
+        popup.set_sparsity(final)
+        popup.refresh()
+        nnz = sum(int(m.sum()) for m in popup.masks().values())
+        numel = sum(m.numel() for m in popup.masks().values())
+        out.update(nnz=nnz, numel=numel, density=nnz / numel, expected_nnz=expected_nnz(popup, final),
+                   zeros_exact=_pruned_are_zero(popup))
+    else:
+        numel = sum(p.numel() for p in model.parameters())
+        out.update(nnz=numel, numel=numel, density=1.0, expected_nnz=numel, zeros_exact=True)
+    return out
+
+
+@torch.no_grad()
+def _pruned_are_zero(popup: Popup) -> bool:
+    """Every effective weight outside the masks is exactly 0."""
+    from .layers.scores import scorable_parameters
+    for name, module, attr in scorable_parameters(popup.model):
+        if bool((getattr(module, attr)[~popup.masks()[name]] != 0).any()):
+            return False
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Summaries
+# ---------------------------------------------------------------------------
+
+
+def summarize_runs(results: Sequence[dict], keys: Sequence[str] = ("method", "kind", "layers", "sparsity"),
+                   metric: str = "test_acc") -> list[dict]:
+    """Rows grouped by ``keys`` with ``<metric>_mean``, ``<metric>_std`` (0 for one seed), val_acc_mean, n."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in results:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    rows = []
+    for key, rs in groups.items():
+        vals = [r[metric] for r in rs]
+        mean = sum(vals) / len(vals)
+        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
+        rows.append({**dict(zip(keys, key)), f"{metric}_mean": mean, f"{metric}_std": std,
+                     "val_acc_mean": sum(r["val_acc"] for r in rs) / len(rs), "n": len(rs)})
+    return rows
+
+
+def pick(rows: Sequence[dict], **where) -> dict:
+    """The one summary row matching ``where`` (e.g. method="ugts", kind="gcn", sparsity=0.9)."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    if len(found) != 1:
+        raise KeyError(f"{len(found)} rows match {where}")
+    return found[0]
+
+
+# ---------------------------------------------------------------------------
+# Plots
+# ---------------------------------------------------------------------------
+
+_STYLE = {"ugts": dict(color="tab:red", marker="o", label="UGTs (global, gradual)"),
+          "edgepopup": dict(color="tab:blue", marker="s", label="edge-popup (layerwise)"),
+          "dense": dict(color="black", label="trained dense")}
+
+
+def plot_sweep(rows: Sequence[dict], kinds: Sequence[str], layers: int = 2, title: str = ""):
+    """Test accuracy (mean ± std over seeds) vs sparsity, one panel per GNN kind; dense as a band."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(kinds), figsize=(4.6 * len(kinds), 3.6), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        for method in ("ugts", "edgepopup"):
+            pts = sorted((r["sparsity"], r["test_acc_mean"], r["test_acc_std"]) for r in rows
+                         if r["method"] == method and r["kind"] == kind and r["layers"] == layers)
+            if pts:
+                s, m, e = zip(*pts)
+                ax.errorbar(s, m, yerr=e, capsize=3, **_STYLE[method])
+        dense = [r for r in rows if r["method"] == "dense" and r["kind"] == kind and r["layers"] == layers]
+        if dense:
+            d = dense[0]
+            ax.axhline(d["test_acc_mean"], color="black", label="trained dense")
+            ax.axhspan(d["test_acc_mean"] - d["test_acc_std"], d["test_acc_mean"] + d["test_acc_std"],
+                       color="black", alpha=0.1)
+        ax.set_xscale("logit")
+        ax.set_xlabel("sparsity (logit scale)")
+        ax.set_ylabel("test accuracy (best validation epoch)")
+        ax.set_title(f"{kind.upper()}, {layers} layers")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_depth(rows: Sequence[dict], kind: str = "gcn", title: str = ""):
+    """Test accuracy vs number of layers, UGTs vs trained dense."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    for method in ("ugts", "dense"):
+        pts = sorted((r["layers"], r["test_acc_mean"], r["test_acc_std"]) for r in rows
+                     if r["method"] == method and r["kind"] == kind)
+        if pts:
+            L, m, e = zip(*pts)
+            ax.errorbar(L, m, yerr=e, capsize=3, **{**_STYLE[method], "marker": "o"})
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("layers")
+    ax.set_ylabel("test accuracy (best validation epoch)")
+    ax.set_title(title or f"deep {kind.upper()}: over-smoothing")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_curves(results: Sequence[dict], title: str = ""):
+    """Validation accuracy per epoch (left) and the sparsity schedule (right) of the given runs."""
+    import matplotlib.pyplot as plt
+
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.5))
+    for r in results:
+        ep = [h["epoch"] for h in r["history"]]
+        label = f"{r['method']} s={r['sparsity']:g} seed {r['seed']}"
+        style = _STYLE[r["method"]]
+        a1.plot(ep, [h["val_acc"] for h in r["history"]], color=style["color"], alpha=0.8, label=label)
+        a2.plot(ep, [h["sparsity"] for h in r["history"]], color=style["color"], alpha=0.8, label=label)
+    a1.set_xlabel("epoch")
+    a1.set_ylabel("validation accuracy (at final sparsity)")
+    a2.set_xlabel("epoch")
+    a2.set_ylabel("training sparsity")
+    for a in (a1, a2):
+        a.grid(alpha=0.3)
+    a1.legend(fontsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
