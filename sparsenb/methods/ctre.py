@@ -93,7 +93,8 @@ class SimilarityAccumulator:
     """Batched ``|cosine similarity|`` of input/output neuron activations over many mini-batches.
 
     Holds ``G = sum_batches B^T A`` (n_out, n_in) and the squared column norms
-    ``sum a_i^2`` (n_in,), ``sum b_j^2`` (n_out,) in float64; :meth:`similarity`
+    ``sum a_i^2`` (n_in,), ``sum b_j^2`` (n_out,) (each batch's product in float32, the
+    sums in float64); :meth:`similarity`
     returns ``|G| / (||b|| ||a||^T)`` (n_out, n_in) as float32. Each :meth:`add`
     of a batch of B rows costs ``B * n_in * n_out`` multiply-adds.
     """
@@ -112,10 +113,10 @@ class SimilarityAccumulator:
         if a.shape[1] != self.sq_in.numel() or b.shape[1] != self.sq_out.numel():
             raise ValueError(f"accumulator is for n_in={self.sq_in.numel()}, n_out={self.sq_out.numel()}; "
                              f"got a {tuple(a.shape)}, b {tuple(b.shape)}")
-        a, b = a.double(), b.double()
-        self.gram += b.T @ a
-        self.sq_in += (a * a).sum(0)
-        self.sq_out += (b * b).sum(0)
+        a, b = a.float(), b.float()  # float32 products (fast), summed over batches in float64
+        self.gram += (b.T @ a).double()
+        self.sq_in += (a * a).sum(0).double()
+        self.sq_out += (b * b).sum(0).double()
         self.rows += a.shape[0]
 
     def similarity(self) -> torch.Tensor:

@@ -1,0 +1,102 @@
+"""Tests for sparsenb.data_tabular: scikit-feature datasets (madelon, PCMAC, BASEHOCK, Yale).
+
+Hand-computed scaling and label remapping; the real files come from the local
+mirror next to the repo (skipped when it is absent); a missing file and a bad
+checksum give a clear DataError.
+"""
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sparsenb import data, data_tabular
+from sparsenb.data_tabular import SCIKIT_FEATURE, load_scikit_feature, remap_labels, standardize
+
+MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
+needs_mirror = pytest.mark.skipif(not (MIRROR / "scikit-feature" / "madelon.mat").exists(),
+                                  reason="local data mirror not present")
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(MIRROR))
+    return tmp_path
+
+
+def test_standardize_uses_train_statistics_only():
+    X_train = np.array([[1.0, 5.0], [3.0, 5.0]])  # mean (2, 5), std (1, 0 -> 1)
+    X_test = np.array([[4.0, 7.0]])
+    tr, te = standardize(X_train, X_test)
+    assert tr.tolist() == [[-1.0, 0.0], [1.0, 0.0]]
+    assert te.tolist() == [[2.0, 2.0]]
+    with pytest.raises(ValueError, match="same number of features"):
+        standardize(X_train, np.zeros((1, 3)))
+
+
+def test_remap_labels_to_zero_based_sorted_codes():
+    codes, classes = remap_labels(np.array([[-1], [1], [1], [-1]]))
+    assert codes.tolist() == [0, 1, 1, 0] and classes.tolist() == [-1, 1]
+    codes, classes = remap_labels(np.array([3, 15, 1]))
+    assert codes.tolist() == [1, 2, 0] and codes.dtype == np.int64
+
+
+def test_registered_with_descriptions():
+    names = data.available()
+    for name in ("madelon", "PCMAC", "BASEHOCK", "Yale"):
+        assert name in names and names[name]
+
+
+def test_unknown_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="choose one of"):
+        load_scikit_feature("madelonn")
+
+
+@needs_mirror
+@pytest.mark.parametrize("name, n_train, n_test, dim, classes", [
+    ("madelon", 2000, 600, 500, 2), ("PCMAC", 1554, 389, 3289, 2),
+    ("BASEHOCK", 1594, 399, 4862, 2), ("Yale", 132, 33, 1024, 15)])
+def test_shapes_labels_and_scaling(name, n_train, n_test, dim, classes):
+    d = data.load(name)
+    assert d.X_train.shape == (n_train, dim) and d.X_test.shape == (n_test, dim)
+    assert d.num_classes == classes and d.input_shape == (dim,)
+    assert d.y_train.dtype == torch.int64 and set(d.y_train.unique().tolist()) == set(range(classes))
+    assert set(d.y_test.unique().tolist()) == set(range(classes))
+    mean, std = d.X_train.double().mean(0), d.X_train.double().std(0, unbiased=False)
+    assert mean.abs().max() < 1e-4
+    assert torch.all(((std - 1).abs() < 1e-3) | (std == 0))  # constant features stay 0
+    assert torch.isfinite(d.X_test).all()
+
+
+@needs_mirror
+def test_madelon_uses_the_uci_train_valid_split():
+    d = data.load("madelon")
+    assert d.y_train.bincount().tolist() == [1000, 1000]  # UCI train
+    assert d.y_test.bincount().tolist() == [300, 300]     # UCI valid
+
+
+@needs_mirror
+def test_stratified_split_is_deterministic():
+    a, b = data.load("Yale"), data.load("Yale")
+    assert torch.equal(a.X_train, b.X_train) and torch.equal(a.y_test, b.y_test)
+    # stratified: 11 faces per person -> 2 or 3 of each of the 15 people in the test split
+    assert set(a.y_test.bincount().tolist()) <= {2, 3}
+
+
+def test_missing_file_names_it_and_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(tmp_path / "empty_mirror"))
+    monkeypatch.setattr(data_tabular, "SCIKIT_FEATURE_URL", "http://127.0.0.1:9/{name}.mat")
+    with pytest.raises(data.DataError, match=r"(?s)scikit-feature/PCMAC\.mat.*To fix: set SPARSENB_DATA_MIRROR"):
+        load_scikit_feature("PCMAC")
+
+
+def test_bad_checksum_in_mirror_is_refused(monkeypatch, tmp_path):
+    mirror = tmp_path / "mirror"
+    (mirror / "scikit-feature").mkdir(parents=True)
+    (mirror / "scikit-feature" / "Yale.mat").write_bytes(b"not the Yale file")
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(mirror))
+    monkeypatch.setattr(data_tabular, "SCIKIT_FEATURE_URL", "http://127.0.0.1:9/{name}.mat")
+    with pytest.raises(data.DataError, match="bad sha256"):
+        load_scikit_feature("Yale")
+    assert SCIKIT_FEATURE["Yale"][0].startswith("cccd29ab")
