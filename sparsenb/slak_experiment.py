@@ -21,6 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import methods
@@ -32,7 +33,7 @@ from .masks import PRUNABLE_TYPES
 from .train import Trainer, make_optimizer, make_scheduler, set_seed
 
 __all__ = ["parameter_counts", "effective_receptive_field", "erf_area_ratio", "erf_centre", "slak_run",
-           "build_from_config", "plot_erf", "plot_accuracy_cost", "ERF_THRESHOLDS"]
+           "build_from_config", "erf_images", "plot_erf", "plot_accuracy_cost", "format_acc", "mean_std", "ERF_THRESHOLDS"]
 
 ERF_THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 """Contribution fractions t of the high-contribution area ratio r(t) (RepLKNet, SLaK)."""
@@ -135,6 +136,19 @@ def build_from_config(variant: str, data: TensorData, cfg: dict) -> ConvNeXtSmal
                          base_kernel=cfg["BASE_KERNEL"], width=cfg["WIDTH"], layer_scale=cfg["LAYER_SCALE"])
 
 
+def erf_images(data: TensorData, n: int, size: int | None = None) -> torch.Tensor:
+    """The first ``n`` test images, bilinearly resized to ``size x size`` (``None``/0 = as they are).
+
+    RepLKNet and SLaK measure the ERF on images resized far beyond the training resolution
+    (1024 x 1024 for 224 x 224 ImageNet models) so that the receptive fields do not fill the image;
+    the network is fully convolutional, so it runs on any size.
+    """
+    x = data.X_test[:n]
+    if size and tuple(x.shape[-2:]) != (size, size):
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    return x
+
+
 def _erf_summary(model: ConvNeXtSmall, images: torch.Tensor) -> dict[str, Any]:
     erf = effective_receptive_field(model, images)
     centre = erf_centre(model, images.shape[-2:])
@@ -148,7 +162,8 @@ def slak_run(data: TensorData, cfg: dict, variant: str, seed: int, device: str =
 
     Config keys: model (``DIMS, DEPTHS, LARGE_KERNELS, SMALL_KERNEL, BASE_KERNEL, WIDTH,
     LAYER_SCALE``), training (``EPOCHS, BATCH_SIZE, LR, WEIGHT_DECAY, AUGMENT, FLIP``), SLaK
-    (``SPARSITY, SLAK_INIT, UPDATE_EVERY, PRUNE_RATE``) and ``ERF_IMAGES`` (test images for the ERF).
+    (``SPARSITY, SLAK_INIT, UPDATE_EVERY, PRUNE_RATE``), ``ERF_IMAGES`` (test images for the ERF) and
+    ``ERF_SIZE`` (their side after resizing, see :func:`erf_images`).
 
     Returns ``variant, seed, test_acc, test_loss, history`` (per-epoch rows; their ``seconds``
     are training only), ``epoch_seconds`` (mean), ``params`` (:func:`parameter_counts`),
@@ -159,8 +174,8 @@ def slak_run(data: TensorData, cfg: dict, variant: str, seed: int, device: str =
     t0 = time.perf_counter()
     set_seed(seed)
     model = build_from_config(variant, data, cfg)
-    erf_images = data.X_test[:cfg["ERF_IMAGES"]]
-    erf_init = _erf_summary(model, erf_images)["ratios"]
+    erf_x = erf_images(data, cfg["ERF_IMAGES"], cfg["ERF_SIZE"])
+    erf_init = _erf_summary(model, erf_x)["ratios"]
     method = None
     if variant == "slak":
         method = methods.get("slak", sparsity=cfg["SPARSITY"], init=cfg["SLAK_INIT"],
@@ -182,7 +197,7 @@ def slak_run(data: TensorData, cfg: dict, variant: str, seed: int, device: str =
         "params": parameter_counts(model),
         "density": trainer.masks.density() if trainer.masks is not None else 1.0,
         "macs": forward_macs(model, example, masked=True), "dense_macs": forward_macs(model, example, masked=False),
-        "erf": _erf_summary(model, erf_images), "erf_init": erf_init,
+        "erf": _erf_summary(model, erf_x), "erf_init": erf_init,
         "mask_changes": len(method.events) if method is not None else 0,
         "seconds": time.perf_counter() - t0,
     }
@@ -233,6 +248,13 @@ def plot_accuracy_cost(results: list[dict]):
     axes[0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def format_acc(metrics: dict, variant: str) -> str:
+    """``"mean ± std %"`` of ``<variant>/test_acc_mean`` / ``_std`` in recorded metrics, ``"—"`` if absent."""
+    if f"{variant}/test_acc_mean" not in metrics:
+        return "—"
+    return f"{100 * metrics[f'{variant}/test_acc_mean']:.2f} ± {100 * metrics[f'{variant}/test_acc_std']:.2f} %"
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
