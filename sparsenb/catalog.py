@@ -456,20 +456,20 @@ NOTEBOOKS: dict[str, Notebook] = {
             "smoke": dict(DATASET="cora", MODELS=["gcn", "gat"], SPARSITIES={"gcn": [0.5, 0.9], "gat": [0.9]},
                           SEEDS=1, HIDDEN=32, HEADS=1, EPOCHS=12, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
                           SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
-                          DEPTHS=[2, 4], DEEP_HIDDEN=16, DEEP_SPARSITY=0.04, DEEP_LR=0.005, DEEP_EPOCHS=12,
+                          DEPTHS=[2, 4], DEEP_HIDDEN=16, DEEP_SPARSITIES=[0.04, 0.5], DEEP_LR=0.005, DEEP_EPOCHS=12,
                           DEEP_SEEDS=1, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=1),
             "cpu": dict(DATASET="cora", MODELS=["gcn", "gat"],
                         SPARSITIES={"gcn": [0.1, 0.5, 0.9, 0.99], "gat": [0.5, 0.95]},
                         SEEDS=2, HIDDEN=256, HEADS=1, EPOCHS=100, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
                         SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
-                        DEPTHS=[2, 16, 32], DEEP_HIDDEN=64, DEEP_SPARSITY=0.04, DEEP_LR=0.005, DEEP_EPOCHS=100,
+                        DEPTHS=[2, 16, 32], DEEP_HIDDEN=64, DEEP_SPARSITIES=[0.04, 0.5, 0.9], DEEP_LR=0.005, DEEP_EPOCHS=100,
                         DEEP_SEEDS=1, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=1),
             "paper": dict(DATASET="cora", MODELS=["gcn", "gat", "gin"],
                           SPARSITIES={m: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
                                       for m in ("gcn", "gat", "gin")},
                           SEEDS=5, HIDDEN=256, HEADS=1, EPOCHS=400, LR=0.01, RAMP=0.5, WEIGHT_INIT="kaiming_uniform",
                           SCORE_INIT="kaiming_uniform", DENSE_LR=0.01, DENSE_WEIGHT_DECAY=5e-4, DENSE_DROPOUT=0.5,
-                          DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITY=0.04, DEEP_LR=0.005,
+                          DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITIES=[0.04, 0.5, 0.9], DEEP_LR=0.005,
                           DEEP_EPOCHS=400, DEEP_SEEDS=5, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=0),
         },
         minutes={"smoke": 0.4, "cpu": 10, "paper": 120},
@@ -490,6 +490,12 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense "
                                   f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
                        "UGTs far above dense at 16/32 layers (paper Fig. 4)"),
+            GalleryRow("Deep GCN on Cora, deepest: UGTs vs trained dense",
+                       "Deep UGTs GCNs beat trained dense GCNs of the same depth (16 layers and more)",
+                       lambda m: (f"{m.get('deep_max_layers', 0)} layers: UGTs "
+                                  f"{_acc(m, 'deep/ugts/gcn/L' + str(m.get('deep_max_layers', 0)) + '/val_best')} vs dense "
+                                  f"{_acc(m, 'deep/dense/gcn/L' + str(m.get('deep_max_layers', 0)))}"),
+                       "UGTs above dense at 16 and 32 layers (paper Fig. 4)"),
         ],
     ),
     "10_dsn": Notebook(

@@ -31,8 +31,8 @@ from .gnn import GNN, sparse_features
 from .layers.scores import Popup, gradual_sparsity
 from .train import pick_device, set_seed
 
-__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "plot_sweep", "plot_depth",
-           "plot_curves"]
+__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "plot_sweep",
+           "plot_depth", "plot_curves"]
 
 METHODS = ("ugts", "edgepopup", "dense")
 _SCOPE = {"ugts": "global", "edgepopup": "layerwise"}
@@ -163,6 +163,15 @@ def pick(rows: Sequence[dict], **where) -> dict:
     if len(found) != 1:
         raise KeyError(f"{len(found)} rows match {where}")
     return found[0]
+
+
+def best_by_validation(rows: Sequence[dict], **where) -> dict:
+    """Of the summary rows matching ``where``, the one with the highest mean validation accuracy
+    (the first on ties): model selection that never looks at the test split."""
+    found = [r for r in rows if all(r.get(k) == v for k, v in where.items())]
+    if not found:
+        raise KeyError(f"no rows match {where}")
+    return max(found, key=lambda r: r["val_acc_mean"])
 
 
 # ---------------------------------------------------------------------------
