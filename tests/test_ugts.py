@@ -17,7 +17,7 @@ from torch.nn import functional as F
 from sparsenb.data_graphs import GraphData
 from sparsenb.gnn import GNN, sparse_features
 from sparsenb.layers.scores import Popup, gradual_sparsity, scorable_parameters, topk_bool
-from sparsenb.ugts_experiment import expected_nnz, pick, summarize_runs, ugts_run
+from sparsenb.ugts_experiment import best_by_validation, expected_nnz, pick, summarize_runs, ugts_run
 
 
 def two_layer(a_scores, b_scores):
@@ -252,3 +252,13 @@ def test_summarize_and_pick():
     assert pick(rows, method="dense")["test_acc_std"] == 0.0
     with pytest.raises(KeyError):
         pick(rows, kind="gcn")
+
+
+def test_best_by_validation_never_looks_at_test():
+    rows = [{"method": "ugts", "sparsity": 0.5, "val_acc_mean": 0.70, "test_acc_mean": 0.60},
+            {"method": "ugts", "sparsity": 0.9, "val_acc_mean": 0.75, "test_acc_mean": 0.50},
+            {"method": "ugts", "sparsity": 0.99, "val_acc_mean": 0.75, "test_acc_mean": 0.90},
+            {"method": "dense", "sparsity": 0.0, "val_acc_mean": 0.99, "test_acc_mean": 0.99}]
+    assert best_by_validation(rows, method="ugts")["sparsity"] == 0.9  # first of the tied best
+    with pytest.raises(KeyError):
+        best_by_validation(rows, method="edgepopup")
