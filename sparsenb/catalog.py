@@ -540,7 +540,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     "07_ctre": Notebook(
         stem="07_ctre",
         title="CTRE: cosine-similarity topology exploration for extremely sparse MLPs",
-        paper=("Atashgahi, Pieterse, Liu, Menkovski, Mocanu, Pechenizkiy 2022, Machine Learning 111, "
+        paper=("Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy 2022, Machine Learning, "
                "'A Brain-inspired Algorithm for Training Highly Sparse Neural Networks' (CTRE)"),
         claim="CTRE beats SET and RigL at extreme sparsity",
         profiles={
@@ -559,7 +559,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           LR=0.01, MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant", VAL_FRACTION=0.1,
                           PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0, THREADS=0),
         },
-        minutes={"smoke": 0.3, "cpu": 10, "paper": 1500},
+        minutes={"smoke": 0.3, "cpu": 11, "paper": 1500},
         gallery=[
             GalleryRow("CTRE_sim / CTRE_seq vs SET / RigL (MLP, 3 hidden layers, ER eps = 1, all layers sparse)",
                        "CTRE beats SET and RigL at extreme sparsity",

@@ -1,8 +1,8 @@
 """Driver of the CTRE notebook (``07_ctre``): extreme-sparsity MLPs, dense vs SET vs RigL vs CTRE.
 
-Atashgahi, Pieterse, Liu, Menkovski, Mocanu, Pechenizkiy (2022), "A
+Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy (2022), "A
 Brain-inspired Algorithm for Training Highly Sparse Neural Networks",
-Machine Learning 111. The methods live in :mod:`sparsenb.methods.ctre`.
+Machine Learning, doi:10.1007/s10994-022-06266-w. The methods live in :mod:`sparsenb.methods.ctre`.
 
 Setting (as the paper's code, ``zahraatashgahi/CTRE``): an MLP with three
 hidden ReLU layers; *every* layer sparse with an Erdős–Rényi topology of

@@ -1,8 +1,8 @@
 """CTRE: Cosine similarity-based and Random Topology Exploration.
 
-Atashgahi, Pieterse, Liu, Menkovski, Mocanu, Pechenizkiy (2022), "A
+Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy (2022), "A
 Brain-inspired Algorithm for Training Highly Sparse Neural Networks",
-Machine Learning 111 (Springer), arXiv:2110.13659.
+Machine Learning (Springer), doi:10.1007/s10994-022-06266-w, arXiv:1903.07138.
 
 At the end of every training epoch but the last, for every sparse layer
 ``W`` of shape ``(n_out, n_in)`` with ``n`` active connections (mask 1 = kept):
@@ -10,7 +10,7 @@ At the end of every training epoch but the last, for every sparse layer
 1. **drop** the ``int(zeta * n)`` active connections of smallest ``|w|``;
 2. **grow** as many absent connections (absent after the drop) with the
    largest *absolute cosine similarity* between the activations of their two
-   neurons over the training set (the paper's Hebbian-like rule, Eq. 4)::
+   neurons over the training set (the paper's Hebbian-inspired importance of a connection)::
 
        S[j, i] = | <a_i, b_j> | / (||a_i|| * ||b_j||)
 
@@ -20,7 +20,7 @@ At the end of every training epoch but the last, for every sparse layer
    probabilities for the output layer (as the official code does). A neuron
    that never fires (zero norm) has similarity 0.
 
-Two variants (paper, Sect. 3.2):
+Two variants (paper, 'Proposed method'; official code ``ctre_sim`` / ``ctre_seq``):
 
 * ``ctre_sim``: connections grown by similarity that were *just dropped* in
   step 1 are not re-added; the same number of random absent connections is
