@@ -1,6 +1,6 @@
 """Large depthwise kernels, square or decomposed, as in SLaK.
 
-Liu, Chen, Chen, Atashgahi, Yin, Kou, Shen, Pechenizkiy, Wang, Mocanu, Wang (2023),
+Liu, Chen, Chen, Chen, Xiao, Wu, Kärkkäinen, Pechenizkiy, Mocanu, Wang (2023),
 "More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity", ICLR.
 
 SLaK's kernel decomposition (paper, Sec. 4.1, "Decomposing a large kernel into two

@@ -1,6 +1,6 @@
 """SLaK's dynamic sparsity ("sparse groups"): SNIP or random init, magnitude prune, random growth.
 
-Liu, Chen, Chen, Atashgahi, Yin, Kou, Shen, Pechenizkiy, Wang, Mocanu, Wang (2023),
+Liu, Chen, Chen, Chen, Xiao, Wu, Kärkkäinen, Pechenizkiy, Mocanu, Wang (2023),
 "More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity", ICLR,
 Sec. 4.1 ("Use sparse groups, expanding more"): the widened network (width x1.3) is trained
 sparse from scratch with dynamic sparsity, every 2-D and 4-D weight (all convolutions,
