@@ -472,7 +472,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITIES=[0.04, 0.5, 0.9], DEEP_LR=0.005,
                           DEEP_EPOCHS=400, DEEP_SEEDS=5, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 10, "paper": 120},
+        minutes={"smoke": 0.3, "cpu": 11.6, "paper": 120},
         gallery=[
             GalleryRow("UGTs, GCN on Cora (untrained, sparsity chosen on validation) vs trained dense GCN",
                        "An untrained sparse GCN (UGTs) matches the trained dense GCN on Cora",
@@ -483,19 +483,19 @@ NOTEBOOKS: dict[str, Notebook] = {
             GalleryRow("UGTs vs edge-popup, GCN/GAT on Cora, sparsity >= 0.9",
                        "UGTs beats edge-popup at high sparsity",
                        lambda m: f"mean gap {100 * m.get('ugts_minus_edgepopup_high', float('nan')):+.2f} points",
-                       "UGTs better at high sparsity (paper Fig. 2)"),
+                       "UGTs better than edge-popup at high sparsity (paper, Cora sweep)"),
             GalleryRow("Deep GCN on Cora: UGTs vs trained dense",
                        "UGTs degrades less with depth than trained dense",
                        lambda m: (f"drop 2 -> {m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense "
                                   f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
-                       "UGTs far above dense at 16/32 layers (paper Fig. 4)"),
+                       "UGTs far above dense at 16/32 layers (paper, deep GCN study)"),
             GalleryRow("Deep GCN on Cora, deepest: UGTs vs trained dense",
                        "Deep UGTs GCNs beat trained dense GCNs of the same depth (16 layers and more)",
                        lambda m: (f"{m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{_acc(m, 'deep/ugts/gcn/L' + str(m.get('deep_max_layers', 0)) + '/val_best')} vs dense "
                                   f"{_acc(m, 'deep/dense/gcn/L' + str(m.get('deep_max_layers', 0)))}"),
-                       "UGTs above dense at 16 and 32 layers (paper Fig. 4)"),
+                       "UGTs above dense at 16 and 32 layers (paper, deep GCN study)"),
         ],
     ),
     "10_dsn": Notebook(

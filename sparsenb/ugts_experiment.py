@@ -183,6 +183,16 @@ _STYLE = {"ugts": dict(color="tab:red", marker="o", label="UGTs (global, gradual
           "dense": dict(color="black", label="trained dense")}
 
 
+def _plain_ticks(axis, values: Sequence[float]) -> None:
+    """Major ticks at ``values`` labelled as plain numbers, no minor labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
+
+    axis.set_major_locator(FixedLocator(list(values)))
+    axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    axis.set_minor_locator(NullLocator())
+    axis.set_minor_formatter(NullFormatter())
+
+
 def plot_sweep(rows: Sequence[dict], kinds: Sequence[str], layers: int = 2, title: str = ""):
     """Test accuracy (mean ± std over seeds) vs sparsity, one panel per GNN kind; dense as a band."""
     import matplotlib.pyplot as plt
@@ -202,6 +212,8 @@ def plot_sweep(rows: Sequence[dict], kinds: Sequence[str], layers: int = 2, titl
             ax.axhspan(d["test_acc_mean"] - d["test_acc_std"], d["test_acc_mean"] + d["test_acc_std"],
                        color="black", alpha=0.1)
         ax.set_xscale("logit")
+        swept = sorted({r["sparsity"] for r in rows if r["kind"] == kind and r["method"] != "dense"})
+        _plain_ticks(ax.xaxis, swept)
         ax.set_xlabel("sparsity (logit scale)")
         ax.set_ylabel("test accuracy (best validation epoch)")
         ax.set_title(f"{kind.upper()}, {layers} layers")
@@ -224,6 +236,7 @@ def plot_depth(rows: Sequence[dict], kind: str = "gcn", title: str = ""):
             L, m, e = zip(*pts)
             ax.errorbar(L, m, yerr=e, capsize=3, **{**_STYLE[method], "marker": "o"})
     ax.set_xscale("log", base=2)
+    _plain_ticks(ax.xaxis, sorted({r["layers"] for r in rows if r["kind"] == kind}))
     ax.set_xlabel("layers")
     ax.set_ylabel("test accuracy (best validation epoch)")
     ax.set_title(title or f"deep {kind.upper()}: over-smoothing")
