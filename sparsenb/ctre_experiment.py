@@ -11,6 +11,10 @@ connections (``epsilon = 1`` is extreme sparsity: ~2 connections per hidden
 neuron); SGD with Nesterov momentum; 10 % of the training split held out as
 validation; the reported test accuracy is the one at the epoch of best
 validation accuracy. The topology changes once per epoch for SET, RigL and CTRE.
+The code's weights start Glorot-uniform with zero biases (TensorFlow's default of
+its ``masked_fully_connected`` / ``dense`` layers: ``INIT="glorot"``) and its
+features are min-max scaled except on madelon (``SCALING="paper"``, see
+:mod:`sparsenb.data_tabular`). ``EPOCHS`` may be one number or one per dataset.
 """
 from __future__ import annotations
 
@@ -21,15 +25,61 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from . import data as data_registry
 from . import methods, models
 from .data import TensorData
+from .data_tabular import SCALINGS, SCIKIT_FEATURE, load_scikit_feature
 from .masks import Masking
 from .train import Trainer, make_optimizer, make_scheduler, set_seed
 
-__all__ = ["epsilon_sparsity", "split_validation", "method_options", "ctre_run", "summarize_runs",
+__all__ = ["INITS", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
+           "method_options", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 METHOD_LABELS = {"dense": "dense", "set": "SET", "rigl": "RigL", "ctre_sim": "CTRE_sim", "ctre_seq": "CTRE_seq"}
+INITS = ("glorot", "torch")
+
+
+def load_dataset(name: str, scaling: str = "paper") -> TensorData:
+    """A dataset of the notebook: scikit-feature sets with ``scaling`` (see
+    :func:`sparsenb.data_tabular.load_scikit_feature`), any other registered name as registered
+    (``mnist5k``/``mnist`` come normalised with the MNIST mean and std, whatever ``scaling`` says)."""
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown SCALING {scaling!r}; choose one of {SCALINGS}")
+    if name in SCIKIT_FEATURE:
+        return load_scikit_feature(name, scaling=scaling)
+    return data_registry.load(name)
+
+
+def epochs_for(cfg: dict, dataset: str) -> int:
+    """``cfg["EPOCHS"]`` for ``dataset``: an int for every dataset, or a dict ``{dataset: epochs}``."""
+    epochs = cfg["EPOCHS"]
+    if isinstance(epochs, dict):
+        if dataset not in epochs:
+            raise ValueError(f"EPOCHS has no entry for dataset {dataset!r}; give one, e.g. "
+                             f"EPOCHS={{**EPOCHS, {dataset!r}: 100}}, or a single int for all datasets")
+        epochs = epochs[dataset]
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"EPOCHS for {dataset!r} must be an int >= 1, got {epochs!r}")
+    return epochs
+
+
+@torch.no_grad()
+def init_weights_(model: torch.nn.Module, init: str = "glorot") -> torch.nn.Module:
+    """Re-initialise every ``nn.Linear`` in place: ``"glorot"`` = weight ``U(+-sqrt(6 / (n_in + n_out)))``
+    and zero bias (TensorFlow's default, the CTRE code's), ``"torch"`` = leave PyTorch's default.
+
+    Call before the masks are made (the masks then zero the pruned entries). Returns ``model``.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown INIT {init!r}; choose one of {INITS}")
+    if init == "glorot":
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear):
+                torch.nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    m.bias.zero_()
+    return model
 
 
 def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
@@ -109,7 +159,8 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
              progress: bool = True) -> dict[str, Any]:
     """Train one MLP of the CTRE setting on ``data`` with ``method``; return a JSON-able summary.
 
-    ``cfg`` keys: ``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS``, ``BATCH_SIZE``,
+    ``cfg`` keys: ``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS`` (int or
+    ``{dataset: int}``, see :func:`epochs_for`), ``INIT`` (see :func:`init_weights_`), ``BATCH_SIZE``,
     ``LR``, ``MOMENTUM``, ``WEIGHT_DECAY``, ``SCHEDULE``, ``VAL_FRACTION``, ``PATIENCE``,
     ``GROW_INIT``, ``SIM_BATCH_SIZE``, ``RIGL_T_END``.
 
@@ -122,8 +173,10 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     """
     t0 = time.perf_counter()
     train, X_val, y_val = split_validation(data, cfg["VAL_FRACTION"], seed=42)
+    epochs = epochs_for(cfg, data.name)
     set_seed(seed)
     model = models.build("mlp", data.input_shape, data.num_classes, hidden=tuple(cfg["HIDDEN"]))
+    init_weights_(model, cfg["INIT"])
     shapes = {n: tuple(p.shape) for n, p in model.named_parameters() if n.endswith("weight")}
     sparsity = epsilon_sparsity(shapes, cfg["EPSILON"])
     dev = torch.device(device) if device != "auto" else None
@@ -132,7 +185,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     meth = methods.get(method, **method_options(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val)))
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"],
                          nesterov=True)
-    sched = make_scheduler(opt, cfg["SCHEDULE"], cfg["EPOCHS"])
+    sched = make_scheduler(opt, cfg["SCHEDULE"], epochs)
 
     best = {"val": -1.0, "test": None, "epoch": 0}
 
@@ -143,14 +196,14 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
             best.update(val=row["val_acc"], test=_accuracy(trainer.model, data.X_test, data.y_test, trainer.device),
                         epoch=row["epoch"])
 
-    trainer = Trainer(model, meth, opt, epochs=cfg["EPOCHS"], scheduler=sched, device=device,
+    trainer = Trainer(model, meth, opt, epochs=epochs, scheduler=sched, device=device,
                       progress=progress, init_data=train_loader, callbacks=[evaluate])
     history = trainer.fit(train_loader)
     final = trainer.evaluate(test_loader)
     masks: Masking | None = trainer.masks
     events = getattr(meth, "events", [])
     return {
-        "dataset": data.name, "method": method, "seed": seed, "sparsity": sparsity if masks is not None else 0.0,
+        "dataset": data.name, "method": method, "seed": seed, "epochs": epochs, "sparsity": sparsity if masks is not None else 0.0,
         "test_acc": final["acc"], "test_at_best_val": best["test"],
         "best_val_acc": best["val"], "best_epoch": best["epoch"],
         "history": [{k: r[k] for k in ("epoch", "train_loss", "train_acc", "val_acc")} for r in history],

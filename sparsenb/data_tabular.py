@@ -20,8 +20,17 @@ Splits (deterministic, fixed; the test split is never used for fitting anything)
   test_size=0.2, random_state=42, stratify=y)`` (our choice, the paper does
   not state its split; 42 is the seed its code uses for its other splits).
 
-Features are standardised (zero mean, unit variance per feature) with the
-mean and std of the *training* split only; constant features get std 1.
+Scaling (``scaling=`` of :func:`load_scikit_feature`; statistics of the
+*training* split only):
+
+* ``"standard"`` (the default): zero mean, unit variance per feature;
+  constant features get std 1 (they become 0).
+* ``"minmax"``: ``(x - min) / (max - min)`` per feature, so the training split
+  lies in [0, 1] (test values may fall outside); constant features get range 1
+  (they become 0). This is sklearn's ``MinMaxScaler``.
+* ``"paper"``: what the CTRE code (``utils.load_data``) does: ``StandardScaler``
+  on madelon, ``MinMaxScaler`` on every other dataset (:data:`PAPER_SCALING`).
+
 Labels are remapped to ``0..C-1`` in sorted order of the original labels.
 Inputs are float32 ``(N, D)``, labels int64 ``(N,)``.
 """
@@ -31,7 +40,8 @@ import numpy as np
 
 from .data import TensorData, _tensor_data, fetch, register
 
-__all__ = ["SCIKIT_FEATURE", "standardize", "remap_labels", "load_scikit_feature"]
+__all__ = ["SCIKIT_FEATURE", "SCALINGS", "PAPER_SCALING", "standardize", "minmax_scale", "remap_labels",
+           "load_scikit_feature"]
 
 SCIKIT_FEATURE_URL = "https://github.com/jundongl/scikit-feature/raw/master/skfeature/data/{name}.mat"
 
@@ -49,6 +59,18 @@ SCIKIT_FEATURE: dict[str, tuple[str, str]] = {
              "Yale faces 32x32 (flattened): 1024 features, 15 classes, 165 rows; stratified 80/20 split"),
 }
 MADELON_TRAIN_ROWS = 2000  # UCI MADELON train set; the remaining 600 rows are UCI valid
+SCALINGS = ("standard", "minmax", "paper")
+# the CTRE code's choice (zahraatashgahi/CTRE, code/utils.py load_data): StandardScaler on madelon, MinMax elsewhere
+PAPER_SCALING = {"madelon": "standard", "PCMAC": "minmax", "BASEHOCK": "minmax", "Yale": "minmax"}
+
+
+def _check_pair(X_train: np.ndarray, X_test: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    X_train = np.asarray(X_train, dtype=np.float64)
+    X_test = np.asarray(X_test, dtype=np.float64)
+    if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1]:
+        raise ValueError(f"{what} needs 2-D arrays with the same number of features, "
+                         f"got {X_train.shape} and {X_test.shape}")
+    return X_train, X_test
 
 
 def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -56,15 +78,24 @@ def standardize(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np
 
     Args: ``X_train`` (N_train, D), ``X_test`` (N_test, D). Returns float64 arrays of the same shapes.
     """
-    X_train = np.asarray(X_train, dtype=np.float64)
-    X_test = np.asarray(X_test, dtype=np.float64)
-    if X_train.ndim != 2 or X_test.ndim != 2 or X_train.shape[1] != X_test.shape[1]:
-        raise ValueError(f"standardize needs 2-D arrays with the same number of features, "
-                         f"got {X_train.shape} and {X_test.shape}")
+    X_train, X_test = _check_pair(X_train, X_test, "standardize")
     mean = X_train.mean(axis=0)
     std = X_train.std(axis=0)
     std[std == 0] = 1.0
     return (X_train - mean) / std, (X_test - mean) / std
+
+
+def minmax_scale(X_train: np.ndarray, X_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(X - min) / (max - min)`` per feature with the train split's min and max (range 0 -> 1).
+
+    Args: ``X_train`` (N_train, D), ``X_test`` (N_test, D). Returns float64 arrays of the same
+    shapes; the train split lies in [0, 1], the test split is not clipped (as sklearn's MinMaxScaler).
+    """
+    X_train, X_test = _check_pair(X_train, X_test, "minmax_scale")
+    lo = X_train.min(axis=0)
+    span = X_train.max(axis=0) - lo
+    span[span == 0] = 1.0
+    return (X_train - lo) / span, (X_test - lo) / span
 
 
 def remap_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,10 +116,18 @@ def _read_mat(name: str) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(X), np.asarray(Y).reshape(-1)
 
 
-def load_scikit_feature(name: str) -> TensorData:
-    """Load one scikit-feature dataset with the split and scaling of the module docstring."""
+def load_scikit_feature(name: str, scaling: str = "standard") -> TensorData:
+    """Load one scikit-feature dataset with the split of the module docstring.
+
+    ``scaling``: ``"standard"`` (default), ``"minmax"`` or ``"paper"`` (the CTRE code's
+    per-dataset choice, :data:`PAPER_SCALING`); see the module docstring.
+    """
     if name not in SCIKIT_FEATURE:
         raise ValueError(f"unknown scikit-feature dataset {name!r}; choose one of {sorted(SCIKIT_FEATURE)}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; choose one of {SCALINGS}")
+    if scaling == "paper":
+        scaling = PAPER_SCALING[name]
     X, y_raw = _read_mat(name)
     y, classes = remap_labels(y_raw)
     if name == "madelon":
@@ -99,10 +138,15 @@ def load_scikit_feature(name: str) -> TensorData:
 
         tr, te = train_test_split(np.arange(len(y)), test_size=0.2, random_state=42, stratify=y)
         split = "train_test_split(test_size=0.2, random_state=42, stratify=y)"
-    X_train, X_test = standardize(X[tr], X[te])
+    if scaling == "standard":
+        X_train, X_test = standardize(X[tr], X[te])
+        how = "standardised with train mean/std"
+    else:
+        X_train, X_test = minmax_scale(X[tr], X[te])
+        how = "min-max scaled with train min/max"
     return _tensor_data(name, X_train, y[tr], X_test, y[te], len(classes),
                         f"scikit-feature {name}.mat ({SCIKIT_FEATURE_URL.format(name=name)}); {split}; "
-                        f"standardised with train mean/std; labels {classes.tolist()} -> 0..{len(classes) - 1}")
+                        f"{how}; labels {classes.tolist()} -> 0..{len(classes) - 1}")
 
 
 def _register(name: str) -> None:

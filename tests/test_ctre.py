@@ -17,7 +17,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsenb import methods
-from sparsenb.ctre_experiment import claim_beats_baselines, epsilon_sparsity, split_validation, summarize_runs
+from sparsenb.ctre_experiment import (claim_beats_baselines, epochs_for, epsilon_sparsity, init_weights_, load_dataset,
+                                      split_validation, summarize_runs)
 from sparsenb.data import TensorData
 from sparsenb.distributions import layer_nnz
 from sparsenb.masks import Masking
@@ -238,6 +239,37 @@ def test_epsilon_sparsity_hand_computed():
     assert epsilon_sparsity({"a": (2, 3)}, 2.0) == 0.0
     with pytest.raises(ValueError, match="epsilon"):
         epsilon_sparsity({"a": (2, 3)}, 0)
+
+
+def test_epochs_for_one_int_or_one_per_dataset():
+    assert epochs_for({"EPOCHS": 7}, "Yale") == 7
+    cfg = {"EPOCHS": {"madelon": 40, "Yale": 150}}
+    assert (epochs_for(cfg, "madelon"), epochs_for(cfg, "Yale")) == (40, 150)
+    with pytest.raises(ValueError, match="no entry for dataset 'PCMAC'"):
+        epochs_for(cfg, "PCMAC")
+    for bad in (0, 2.5, True, "10"):
+        with pytest.raises(ValueError, match="must be an int >= 1"):
+            epochs_for({"EPOCHS": bad}, "Yale")
+
+
+def test_glorot_init_bounds_and_zero_bias():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(300, 100), nn.ReLU(), nn.Linear(100, 2))
+    assert init_weights_(model, "glorot") is model
+    for m, (n_in, n_out) in ((model[0], (300, 100)), (model[2], (100, 2))):
+        bound = math.sqrt(6 / (n_in + n_out))
+        assert m.weight.abs().max() <= bound and m.weight.abs().max() > 0.9 * bound
+        assert torch.all(m.bias == 0)
+    before = [p.clone() for p in model.parameters()]
+    init_weights_(model, "torch")  # leaves the weights alone
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    with pytest.raises(ValueError, match="unknown INIT 'he'"):
+        init_weights_(model, "he")
+
+
+def test_load_dataset_rejects_an_unknown_scaling():
+    with pytest.raises(ValueError, match="unknown SCALING 'z'"):
+        load_dataset("Yale", "z")
 
 
 def test_split_validation_is_stratified_deterministic_and_disjoint():

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 from sparsenb import data, data_tabular
-from sparsenb.data_tabular import SCIKIT_FEATURE, load_scikit_feature, remap_labels, standardize
+from sparsenb.data_tabular import (PAPER_SCALING, SCIKIT_FEATURE, load_scikit_feature, minmax_scale, remap_labels,
+                                   standardize)
 
 MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 needs_mirror = pytest.mark.skipif(not (MIRROR / "scikit-feature" / "madelon.mat").exists(),
@@ -33,6 +34,42 @@ def test_standardize_uses_train_statistics_only():
     assert te.tolist() == [[2.0, 2.0]]
     with pytest.raises(ValueError, match="same number of features"):
         standardize(X_train, np.zeros((1, 3)))
+
+
+def test_minmax_scale_uses_train_min_and_max_only():
+    X_train = np.array([[1.0, 5.0], [3.0, 5.0], [2.0, 5.0]])  # min (1, 5), range (2, 0 -> 1)
+    X_test = np.array([[4.0, 7.0], [0.0, 5.0]])
+    tr, te = minmax_scale(X_train, X_test)
+    assert tr.tolist() == [[0.0, 0.0], [1.0, 0.0], [0.5, 0.0]]
+    assert te.tolist() == [[1.5, 2.0], [-0.5, 0.0]]  # test values are not clipped (as sklearn's MinMaxScaler)
+    with pytest.raises(ValueError, match="minmax_scale needs 2-D arrays"):
+        minmax_scale(X_train, np.zeros((1, 3)))
+
+
+def test_paper_scaling_is_the_ctre_codes_choice():
+    # zahraatashgahi/CTRE code/utils.py: StandardScaler on madelon, MinMaxScaler on every other set
+    assert PAPER_SCALING == {"madelon": "standard", "PCMAC": "minmax", "BASEHOCK": "minmax", "Yale": "minmax"}
+    assert set(PAPER_SCALING) == set(SCIKIT_FEATURE)
+
+
+def test_unknown_scaling_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown scaling 'max'; choose one of"):
+        load_scikit_feature("Yale", scaling="max")
+
+
+@needs_mirror
+def test_minmax_and_paper_scaling_on_the_real_files():
+    mm = load_scikit_feature("Yale", scaling="minmax")
+    lo, hi = mm.X_train.min(0).values, mm.X_train.max(0).values
+    assert lo.abs().max() < 1e-6 and torch.all(((hi - 1).abs() < 1e-5) | (hi == 0))
+    assert "min-max" in mm.source
+    paper = load_scikit_feature("Yale", scaling="paper")
+    assert torch.equal(paper.X_train, mm.X_train) and torch.equal(paper.X_test, mm.X_test)
+    std = load_scikit_feature("Yale")  # the default is unchanged: standardised
+    assert std.X_train.double().mean(0).abs().max() < 1e-4 and "standardised" in std.source
+    assert torch.equal(std.y_train, mm.y_train)  # scaling does not change the split
+    madelon = load_scikit_feature("madelon", scaling="paper")
+    assert madelon.X_train.double().mean(0).abs().max() < 1e-4 and "standardised" in madelon.source
 
 
 def test_remap_labels_to_zero_based_sorted_codes():
