@@ -9,9 +9,15 @@ transductive: the loss is the cross-entropy over the train nodes), with one of t
 - ``"ugts"``: frozen random weights, trainable scores, a **global** top-k over all layers' scores
   (:class:`sparsenb.layers.scores.Popup`, ``scope="global"``), the sparsity raised linearly from 0
   to its final value over the first ``RAMP`` (0.5) of the epochs (:func:`gradual_sparsity`);
-- ``"edgepopup"``: the same with a **layerwise** top-k at the final sparsity from epoch 0
-  (Ramanujan et al. 2020, CVPR);
+- ``"edgepopup"``: the same with a **layerwise** top-k of ``|scores|`` at the final sparsity from
+  epoch 0 (Ramanujan et al. 2020, CVPR; ``|scores|`` following the authors' code, see
+  :mod:`sparsenb.layers.scores`);
 - ``"dense"``: all weights trained (Adam, weight decay, dropout), sparsity 0.
+
+The scores are trained with AdamW by default (``optimizer="adamw"``), following the authors' code
+(TianjinYellow/UGTs-LoG ``models/supervised_learning.py``, ``SupervisedLearning._new_optimizer``
+returns ``torch.optim.AdamW`` for ``--optimizer Adam``); with the authors' ``--weight_decay 0.0`` it
+takes the same steps as Adam. The dense baseline uses Adam with L2 weight decay (Kipf & Welling 2017).
 
 Model selection on the validation split: the masks are evaluated at the **final** sparsity after
 every epoch and the reported test accuracy is the one of the epoch with the best validation
@@ -35,7 +41,10 @@ __all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "bes
            "plot_depth", "plot_curves"]
 
 METHODS = ("ugts", "edgepopup", "dense")
+OPTIMIZERS = ("adam", "adamw")
 _SCOPE = {"ugts": "global", "edgepopup": "layerwise"}
+_RANK = {"ugts": "raw", "edgepopup": "abs"}
+_OPTIMIZER = {"ugts": "adamw", "edgepopup": "adamw", "dense": "adam"}
 
 
 def expected_nnz(popup: Popup, sparsity: float) -> int:
@@ -56,11 +65,15 @@ def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float =
              layers: int = 2, hidden: int = 256, heads: int = 1, epochs: int = 400, lr: float = 0.01,
              weight_decay: float = 0.0, dropout: float = 0.0, ramp: float = 0.5,
              weight_init: str = "kaiming_uniform", score_init: str = "kaiming_uniform",
+             rank: str | None = None, optimizer: str | None = None,
              device: str = "auto", progress: bool = False) -> dict[str, Any]:
     """Train one GNN with ``method`` (see module doc) and return a JSON-serialisable summary.
 
     ``sparsity`` is ignored for ``"dense"``. ``weight_decay`` / ``dropout`` apply to whatever is
     trained (the scores for popup methods; the UGTs code uses 0 and 0 there).
+    ``rank``: what the top-k ranks, ``"raw"`` scores or ``"abs"`` values (None: the method's own,
+    raw for UGTs, abs for edge-popup). ``optimizer``: ``"adam"`` or ``"adamw"`` (None: AdamW for the
+    scores, Adam for the dense baseline).
     Returns: method, kind, layers, hidden, sparsity, seed, test_acc / val_acc / best_epoch (model
     selection on validation), final_test_acc, nnz / numel / density of the scored weights at the
     final sparsity, expected_nnz, history (per epoch: loss, sparsity, train/val/test accuracy), seconds.
@@ -69,6 +82,9 @@ def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float =
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
+    optimizer = optimizer or _OPTIMIZER[method]
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
     dev = pick_device(device)
     set_seed(seed)
     g = graph.to(dev)
@@ -81,9 +97,10 @@ def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float =
     else:
         gen = torch.Generator(device=dev).manual_seed(seed)
         popup = Popup(model, final, scope=_SCOPE[method], weight_init=weight_init, score_init=score_init,
-                      generator=gen)
+                      generator=gen, rank=rank or _RANK[method])
         params = popup.parameters()
-    opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    opt_class = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
+    opt = opt_class(params, lr=lr, weight_decay=weight_decay)
 
     history, best = [], None
     t0 = time.perf_counter()
@@ -110,6 +127,7 @@ def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float =
         if best is None or acc["val_acc"] > best["val_acc"]:
             best = history[-1]
     out = {"method": method, "kind": kind, "layers": layers, "hidden": hidden, "sparsity": final, "seed": seed,
+           "optimizer": optimizer, "rank": None if popup is None else popup.rank,
            "test_acc": best["test_acc"], "val_acc": best["val_acc"], "best_epoch": best["epoch"],
            "final_test_acc": history[-1]["test_acc"], "history": history,
            "seconds": time.perf_counter() - t0}

@@ -95,6 +95,34 @@ def test_straight_through_gradient_to_scores():
     assert model[0].parametrizations.weight.original.grad is None
 
 
+def test_abs_rank_keeps_the_largest_magnitudes():
+    # edge-popup (hidden-networks SubnetConv.clamped_scores): rank |S|; 6 scores, keep 3: -0.9, 0.8, -0.5
+    model, a, b = two_layer([[-0.9, 0.1], [-0.5, 0.3]], [[0.8, -0.2]])
+    pop = Popup(model, 0.5, scope="global", rank="abs")
+    set_scores(pop, a, b)
+    assert pop.masks()["0.weight"].tolist() == [[True, False], [True, False]]
+    assert pop.masks()["1.weight"].tolist() == [[True, False]]
+    raw = Popup(nn.Sequential(nn.Linear(2, 2, bias=False), nn.Linear(2, 1, bias=False)), 0.5, scope="global")
+    set_scores(raw, a, b)  # raw ranking keeps 0.8, 0.3, 0.1
+    assert raw.masks()["0.weight"].tolist() == [[False, True], [False, True]]
+    with pytest.raises(ValueError, match="unknown rank"):
+        Popup(nn.Sequential(nn.Linear(2, 2)), 0.5, rank="square")
+
+
+def test_abs_rank_gradient_carries_the_sign_of_the_score():
+    # dL/dS = dL/dW_eff * W * sign(S); L = sum(W_eff @ x) for x = (1, 2)
+    model, a, _ = two_layer([[-0.9, 0.1], [0.5, -0.3]], [[0.8, 0.2]])
+    pop = Popup(model[:1], 0.5, scope="layerwise", weight_init=None, rank="abs")
+    W = torch.tensor([[1.0, -2.0], [3.0, 4.0]])
+    with torch.no_grad():
+        model[0].parametrizations.weight.original.copy_(W)
+    set_scores(pop, a)
+    model[0](torch.tensor([[1.0, 2.0]])).sum().backward()
+    expected = W * torch.tensor([[1.0, 2.0], [1.0, 2.0]]) * torch.sign(a)
+    assert torch.equal(pop.scored["0.weight"].scores.grad, expected)
+    assert model[0].weight.tolist() == [[1.0, 0.0], [3.0, 0.0]]  # kept: |-0.9| and |0.5|
+
+
 def test_only_scores_are_trainable_and_errors_are_clear():
     model = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2))
     pop = Popup(model, 0.5)
@@ -228,6 +256,25 @@ def test_ugts_run_schedule_selection_and_exact_sparsity():
     ep = ugts_run(g, "edgepopup", "gcn", 0.8, seed=0, hidden=16, epochs=4)
     assert [h["sparsity"] for h in ep["history"]] == [0.8] * 4
     assert ep["nnz"] == ep["expected_nnz"]
+
+
+def test_method_defaults_and_optimizers():
+    g = toy_graph()
+    u = ugts_run(g, "ugts", "gcn", 0.5, seed=0, hidden=8, epochs=5)
+    e = ugts_run(g, "edgepopup", "gcn", 0.5, seed=0, hidden=8, epochs=5)
+    d = ugts_run(g, "dense", "gcn", 0.0, seed=0, hidden=8, epochs=5)
+    assert (u["rank"], u["optimizer"]) == ("raw", "adamw")  # the UGTs code
+    assert (e["rank"], e["optimizer"]) == ("abs", "adamw")  # hidden-networks ranks |scores|
+    assert (d["rank"], d["optimizer"]) == (None, "adam")    # Kipf & Welling's dense GCN
+    # without weight decay AdamW takes exactly Adam's steps; with it they differ
+    losses = {opt: [h["loss"] for h in ugts_run(g, "ugts", "gcn", 0.5, seed=0, hidden=8, epochs=6, lr=0.05,
+                                                optimizer=opt)["history"]] for opt in ("adam", "adamw")}
+    assert losses["adam"] == losses["adamw"]
+    wd = {opt: [h["loss"] for h in ugts_run(g, "dense", "gcn", 0.0, seed=0, hidden=8, epochs=6, lr=0.05,
+                                            weight_decay=0.5, optimizer=opt)["history"]] for opt in ("adam", "adamw")}
+    assert wd["adam"][0] == wd["adamw"][0] and wd["adam"][-1] != wd["adamw"][-1]
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        ugts_run(g, "ugts", "gcn", 0.5, epochs=1, optimizer="sgd")
 
 
 def test_dense_run_learns_and_runs_are_reproducible():

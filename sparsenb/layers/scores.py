@@ -9,13 +9,19 @@ initialisation and learns one real score ``S`` per weight. The forward pass uses
 and the backward pass treats ``h`` as the identity (straight-through estimator), so the
 score gradient is ``dL/dS = dL/dW_eff * W`` (Ramanujan et al., Sec. 3, the update of Eq. 2).
 Edge-popup ranks the scores **per layer** (``scope="layerwise"``: every layer keeps the top
-``1 - s`` of its own weights) at the final sparsity from the first step.
+``1 - s`` of its own weights) at the final sparsity from the first step, and it ranks their
+**absolute values** (``rank="abs"``, following the authors' code, allenai/hidden-networks
+``utils/conv_type.py``, ``SubnetConv.clamped_scores`` = ``scores.abs()``); the straight-through
+gradient then reaches ``S`` through ``|S|``: ``dL/dS = dL/dW_eff * W * sign(S)``.
 
 UGTs (Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022,
 LoG, "You Can Have Better Graph Neural Networks by Not Training Weights at All: Finding
 Untrained GNNs Tickets") change two things (Sec. 3): the threshold is **global** over the
 scores of all layers (``scope="global"``), and the sparsity is raised gradually from 0 to its
-final value over the first half of training (:func:`gradual_sparsity`).
+final value over the first half of training (:func:`gradual_sparsity`). They rank the raw scores
+(``rank="raw"``, following the authors' code, TianjinYellow/UGTs-LoG ``models/networks/GCN.py``,
+``GCN.get_threshold``: one percentile over all layers' scores, a weight is kept if its score is at
+or above it).
 
 What is scored (decided here, following the UGTs code, which replaces these and only these
 by score layers): every ``weight`` of a ``torch.nn.Linear`` or ``torch_geometric`` ``Linear``
@@ -44,6 +50,7 @@ __all__ = ["Popup", "ScoredWeight", "scorable_parameters", "gradual_sparsity", "
            "signed_constant_"]
 
 SCOPES = ("global", "layerwise")
+RANKS = ("raw", "abs")
 
 
 def gradual_sparsity(epoch: int, final: float, epochs: int, fraction: float = 0.5) -> float:
@@ -108,17 +115,27 @@ class ScoredWeight(nn.Module):
     """Parametrization ``W -> W * h(S)`` with a straight-through gradient to the scores ``S``.
 
     ``scores``: float Parameter shaped like ``W``. ``mask``: bool buffer shaped like ``W`` (1 = kept),
-    set by :meth:`Popup.refresh`. Forward value: exactly ``W * mask`` (``scores - scores.detach()`` is
-    exactly 0); gradient to ``scores``: ``dL/dW_eff * W`` (Ramanujan et al. 2020, Sec. 3).
+    set by :meth:`Popup.refresh` from :meth:`ranked`. Forward value: exactly ``W * mask``
+    (``r - r.detach()`` is exactly 0); gradient to ``scores``: ``dL/dW_eff * W * dr/dS``
+    (Ramanujan et al. 2020, Sec. 3), where ``r`` = :meth:`ranked` is ``S`` (``rank="raw"``) or
+    ``|S|`` (``rank="abs"``).
     """
 
-    def __init__(self, scores: torch.Tensor):
+    def __init__(self, scores: torch.Tensor, rank: str = "raw"):
         super().__init__()
+        if rank not in RANKS:
+            raise ValueError(f"unknown rank {rank!r}; choose one of {RANKS}")
+        self.rank = rank
         self.scores = nn.Parameter(scores)
         self.register_buffer("mask", torch.ones_like(scores, dtype=torch.bool))
 
+    def ranked(self) -> torch.Tensor:
+        """The values the top-k ranks: the scores, or their absolute values."""
+        return self.scores.abs() if self.rank == "abs" else self.scores
+
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
-        ste = self.mask.to(weight.dtype) + (self.scores - self.scores.detach())
+        r = self.ranked()
+        ste = self.mask.to(weight.dtype) + (r - r.detach())
         return weight * ste
 
 
@@ -134,6 +151,7 @@ class Popup:
         weight_init: ``"kaiming_uniform"`` (UGTs code default), ``"signed_constant"`` (edge-popup),
             or ``None`` to keep the model's own initial weights.
         score_init: ``"kaiming_uniform"`` (UGTs code default) or ``"signed_constant"``.
+        rank: ``"raw"`` (UGTs: rank the scores) or ``"abs"`` (edge-popup: rank ``|scores|``).
         generator: torch.Generator for the weight and score draws (None: the global RNG).
 
     The frozen weights stay in ``module.parametrizations.<attr>.original`` (``requires_grad=False``);
@@ -143,16 +161,18 @@ class Popup:
 
     def __init__(self, model: nn.Module, sparsity: float, scope: str = "global",
                  weight_init: str | None = "kaiming_uniform", score_init: str = "kaiming_uniform",
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, rank: str = "raw"):
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
+        if rank not in RANKS:
+            raise ValueError(f"unknown rank {rank!r}; choose one of {RANKS}")
         for what, init in (("weight_init", weight_init), ("score_init", score_init)):
             if init is not None and init not in _INITS:
                 raise ValueError(f"unknown {what} {init!r}; choose one of {sorted(_INITS)}")
         targets = scorable_parameters(model)
         if not targets:
             raise ValueError(f"{type(model).__name__} has no Linear/GATConv weights to score")
-        self.model, self.scope = model, scope
+        self.model, self.scope, self.rank = model, scope, rank
         self.names = [name for name, _, _ in targets]
         self.scored: dict[str, ScoredWeight] = {}
         for p in model.parameters():
@@ -162,7 +182,7 @@ class Popup:
             if weight_init is not None:
                 _INITS[weight_init](weight.data, generator)
             scores = _INITS[score_init](torch.empty_like(weight.data), generator)
-            par = ScoredWeight(scores)
+            par = ScoredWeight(scores, rank)
             parametrize.register_parametrization(module, attr, par, unsafe=True)
             module.parametrizations[attr].original.requires_grad_(False)
             self.scored[name] = par
@@ -185,9 +205,9 @@ class Popup:
         """Recompute every mask from the current scores and sparsity (exact counts, see module doc)."""
         if self.scope == "layerwise":
             for p in self.scored.values():
-                p.mask.copy_(topk_bool(p.scores, round((1.0 - self.sparsity) * p.scores.numel())))
+                p.mask.copy_(topk_bool(p.ranked(), round((1.0 - self.sparsity) * p.scores.numel())))
             return
-        flat = torch.cat([p.scores.reshape(-1) for p in self.scored.values()])
+        flat = torch.cat([p.ranked().reshape(-1) for p in self.scored.values()])
         mask = topk_bool(flat, round((1.0 - self.sparsity) * flat.numel()))
         offset = 0
         for p in self.scored.values():
