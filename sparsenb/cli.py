@@ -65,7 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     from .catalog import NOTEBOOKS
 
-    for stem, nb in NOTEBOOKS.items():
+    for stem, nb in sorted(NOTEBOOKS.items()):
         print(f"{stem}: {nb.title}\n  paper: {nb.paper}\n  claim: {nb.claim}")
         for profile, minutes in nb.minutes.items():
             keys = nb.profiles[profile]

@@ -29,7 +29,7 @@ def gallery_markdown(root: Path | None = None, profile: str = "cpu") -> str:
     root = root or project_root()
     lines = ["| notebook | method | paper | claim | held? | our result (cpu profile) | paper's result |",
              "|---|---|---|---|---|---|---|"]
-    for stem, nb in NOTEBOOKS.items():
+    for stem, nb in sorted(NOTEBOOKS.items()):
         path = root / "results" / stem / profile / "results.json"
         if not path.exists():
             lines.append(f"| `{stem}` | {nb.title} | {nb.paper} | {nb.claim} | not run yet | — | — |")
