@@ -389,7 +389,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                                                    BATCH_SIZE=64, LR=0.1, AUGMENT=True)}),
             "cpu": dict(DATASETS=["mnist5k", "cifar10-jpeg"], M=3, SPARSITY=0.8, DISTRIBUTION="erk",
                         DROP_FRACTION=0.5, LARGE_DROP=0.8, GROWTH="gradient", MOMENTUM=0.9, WEIGHT_DECAY=5e-4,
-                        SEEDS=1, ECE_BINS=15, DIVERSITY_RATIO=0.5, THREADS=1,
+                        SEEDS=3, ECE_BINS=15, DIVERSITY_RATIO=0.5, THREADS=1,
                         SETTINGS={
                             "mnist5k": dict(LABEL="mnist5k, LeNet-5", MODEL="lenet5", MODEL_KW={}, N_TRAIN=None,
                                             N_TEST=None, EPOCHS=10, EXPLORE_EPOCHS=6, REFINE_EPOCHS=4, DELTA_T=50,
@@ -415,31 +415,28 @@ NOTEBOOKS: dict[str, Notebook] = {
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (mnist5k, LeNet-5)",
-                       lambda m: (f"acc {m.get('mnist5k/edst_ensemble/acc', float('nan')):.2f} vs "
-                                  f"{m.get('mnist5k/single_dense/acc', float('nan')):.2f} %, NLL "
-                                  f"{m.get('mnist5k/edst_ensemble/nll', float('nan')):.3f} vs "
-                                  f"{m.get('mnist5k/single_dense/nll', float('nan')):.3f}, ECE "
-                                  f"{m.get('mnist5k/edst_ensemble/ece', float('nan')):.3f} vs "
-                                  f"{m.get('mnist5k/single_dense/ece', float('nan')):.3f} at "
-                                  f"{m.get('mnist5k/edst_ensemble/train_flops', float('nan')):.2f}x dense training FLOPs"),
+                       lambda m, p="mnist5k/": ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
+                                           "training FLOPs (mean ± std over {} seeds)").format(
+                           *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
+                             for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
+                             for a in ("edst_ensemble/", "single_dense/")),
+                           m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds")),
                        "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, VGG-small",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (cifar10-jpeg, VGG-small)",
-                       lambda m: (f"acc {m.get('cifar10-jpeg/edst_ensemble/acc', float('nan')):.2f} vs "
-                                  f"{m.get('cifar10-jpeg/single_dense/acc', float('nan')):.2f} %, NLL "
-                                  f"{m.get('cifar10-jpeg/edst_ensemble/nll', float('nan')):.3f} vs "
-                                  f"{m.get('cifar10-jpeg/single_dense/nll', float('nan')):.3f}, ECE "
-                                  f"{m.get('cifar10-jpeg/edst_ensemble/ece', float('nan')):.3f} vs "
-                                  f"{m.get('cifar10-jpeg/single_dense/ece', float('nan')):.3f} at "
-                                  f"{m.get('cifar10-jpeg/edst_ensemble/train_flops', float('nan')):.2f}x dense training FLOPs"),
+                       lambda m, p="cifar10-jpeg/": ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
+                                           "training FLOPs (mean ± std over {} seeds)").format(
+                           *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
+                             for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
+                             for a in ("edst_ensemble/", "single_dense/")),
+                           m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds")),
                        "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
             GalleryRow("EDST ticket diversity, VGG-small", "EDST tickets are diverse (cifar10-jpeg, VGG-small)",
-                       lambda m: (f"disagreement {m.get('cifar10-jpeg/edst_ensemble/disagreement', float('nan')):.3f} "
-                                  f"vs {m.get('cifar10-jpeg/dst_ensemble/disagreement', float('nan')):.3f} (DST "
-                                  f"ensemble); mask distance "
-                                  f"{m.get('cifar10-jpeg/edst_ensemble/mask_distance', float('nan')):.3f} vs "
-                                  f"{m.get('cifar10-jpeg/dst_ensemble/mask_distance', float('nan')):.3f}"),
+                       lambda m, p="cifar10-jpeg/": "disagreement {} vs {} (DST ensemble); mask distance {} vs {}"
+                       .format(
+                           *(f"{m.get(p + a + k, float('nan')):.3f} ± {m.get(p + a + k + '_std', float('nan')):.3f}"
+                             for k in ("disagreement", "mask_distance") for a in ("edst_ensemble/", "dst_ensemble/"))),
                        "tickets diverse, somewhat less than independent DST runs"),
         ],
     ),

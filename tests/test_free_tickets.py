@@ -83,3 +83,49 @@ def test_evaluate_arms_and_costs(runs):
     assert costs["EDST ensemble"] == pytest.approx(rows["EDST ensemble"]["train_flops"])
     holds, detail = ft.edst_beats_dense(list(rows.values()))
     assert isinstance(holds, bool) and "EDST ensemble acc" in detail
+
+
+def test_evaluate_arms_per_seed_values(runs):
+    data, out = runs
+    one = {r["arm"]: r for r in ft.evaluate_arms(out, data.y_test)}
+    two = {r["arm"]: r for r in ft.evaluate_arms({k: v * 2 for k, v in out.items()}, data.y_test)}
+    for arm, row in two.items():
+        assert len(row["per_seed"]["acc"]) == 2
+        # two identical seeds: every per-seed value is the one-seed row's mean, the seed std of ensembles is 0
+        assert row["per_seed"]["nll"] == pytest.approx([one[arm]["nll"]] * 2)
+        assert row["per_seed"]["train_flops"] == pytest.approx([one[arm]["train_flops"]] * 2)
+    assert two["EDST ensemble"]["acc_std"] == 0.0 and two["EDST ensemble"]["mask_distance_std"] == 0.0
+    assert "disagreement" not in two["single dense"]["per_seed"]
+    assert "per_seed" not in ft.reliability_rows(list(two.values()))[0]
+
+
+def _claim_rows(edst: dict, dense: dict, flops: list) -> list[dict]:
+    def row(arm, per, fl):
+        return {"arm": arm, "per_seed": dict(per, train_flops=fl),
+                **{k: sum(v) / len(v) for k, v in per.items()}, **{f"{k}_std": 0.0 for k in per},
+                "train_flops": sum(fl) / len(fl)}
+    return [row("EDST ensemble", edst, flops), row("single dense", dense, [1.0] * len(flops))]
+
+
+def test_edst_beats_dense_needs_mean_and_every_seed():
+    dense = {"acc": [90.0, 90.0, 90.0], "nll": [0.5, 0.5, 0.5], "ece": [0.05, 0.05, 0.05]}
+    good = {"acc": [91.0, 90.5, 90.2], "nll": [0.4, 0.45, 0.49], "ece": [0.04, 0.03, 0.049]}
+    assert ft.edst_beats_dense(_claim_rows(good, dense, [0.6, 0.6, 0.6]))[0]
+    # the mean ECE difference is favourable (-0.01) but one seed is worse: not a win
+    mixed = dict(good, ece=[0.02, 0.02, 0.08])
+    holds, detail = ft.edst_beats_dense(_claim_rows(mixed, dense, [0.6, 0.6, 0.6]))
+    assert not holds and "ECE: no" in detail and "accuracy: yes" in detail and "+0.0300" in detail
+    # over budget in one seed
+    holds, detail = ft.edst_beats_dense(_claim_rows(good, dense, [0.6, 1.1, 0.6]))
+    assert not holds and "training FLOPs <= 1x dense: no" in detail
+    # a tie is not a win
+    assert not ft.edst_beats_dense(_claim_rows(dict(good, acc=[90.0] * 3), dense, [0.6] * 3))[0]
+
+
+def test_edst_beats_dense_rejects_unpaired_seeds():
+    dense = {"acc": [90.0, 90.0], "nll": [0.5, 0.5], "ece": [0.05, 0.05]}
+    edst = {"acc": [91.0, 91.0, 91.0], "nll": [0.4] * 3, "ece": [0.04] * 3}
+    rows = _claim_rows(edst, dense, [0.6] * 3)
+    rows[1]["per_seed"]["train_flops"] = [1.0, 1.0]
+    with pytest.raises(ValueError, match="seeds"):
+        ft.edst_beats_dense(rows)
