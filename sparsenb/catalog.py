@@ -410,7 +410,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                                                    EPOCHS=250, EXPLORE_EPOCHS=150, REFINE_EPOCHS=100,
                                                    DELTA_T=1000, BATCH_SIZE=128, LR=0.1, AUGMENT=True)}),
         },
-        minutes={"smoke": 0.4, "cpu": 16, "paper": 2400},
+        minutes={"smoke": 0.4, "cpu": 18, "paper": 2400},
         gallery=[
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "

@@ -320,7 +320,10 @@ def record_rows(run: Any, prefix: str, rows: list[dict], costs: dict[str, float]
 def plot_reliability(rows_by_data: dict[str, list[dict]], y_by_data: dict[str, torch.Tensor],
                      arms: Sequence[str] = ("single dense", "dense ensemble", "DST ensemble", "EDST ensemble"),
                      n_bins: int = 15):
-    """Reliability diagrams (accuracy vs confidence per bin), one panel per data set."""
+    """Reliability diagrams (accuracy vs confidence per bin), one panel per data set.
+
+    Each curve is the first seed's model or ensemble (``row["probs"]``); the ECE in the legend is
+    the row's mean over seeds."""
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(rows_by_data), figsize=(5 * len(rows_by_data), 4.2), squeeze=False)
@@ -332,16 +335,18 @@ def plot_reliability(rows_by_data: dict[str, list[dict]], y_by_data: dict[str, t
             rel = calibration.reliability(row["probs"], y_by_data[name], n_bins)
             keep = rel["count"] > 0
             ax.plot(rel["confidence"][keep], rel["accuracy"][keep], marker="o", ms=3,
-                    label=f"{row['arm']} (ECE {row['ece']:.3f})")
-        ax.set(title=name, xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
+                    label=f"{row['arm']} (mean ECE {row['ece']:.3f})")
+        ax.set(title=f"{name} (curves: first seed)", xlabel="confidence", ylabel="accuracy", xlim=(0, 1),
+               ylim=(0, 1))
         ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     return fig
 
 
 def plot_cost_quality(rows_by_data: dict[str, list[dict]]):
-    """Test accuracy and NLL against training FLOPs (relative to one dense run), per data set."""
+    """Test accuracy and NLL (mean ± std) against training FLOPs (relative to one dense run), per data set."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     fig, axes = plt.subplots(2, len(rows_by_data), figsize=(5 * len(rows_by_data), 7), squeeze=False)
     for j, (name, rows) in enumerate(rows_by_data.items()):
@@ -353,6 +358,8 @@ def plot_cost_quality(rows_by_data: dict[str, list[dict]]):
             ax.axvline(1.0, color="grey", ls=":", lw=1)
             ax.set(xscale="log", xlabel="training FLOPs (x one dense run)",
                    ylabel="test accuracy (%)" if key == "acc" else "test NLL", title=name)
+            ax.xaxis.set_minor_formatter(NullFormatter())
+            ax.set_xticks([0.3, 0.5, 1, 2, 3], ["0.3", "0.5", "1", "2", "3"])
         axes[0][j].legend(fontsize=7)
     fig.tight_layout()
     return fig
