@@ -10,11 +10,11 @@ Files
     Yang, Cohen, Salakhutdinov (ICML 2016), as PyTorch Geometric and DGL download them,
     from ``https://github.com/kimiyoung/planetoid/raw/master/data/`` or from the mirror
     folder ``$SPARSENB_DATA_MIRROR/planetoid/``, through :func:`sparsenb.data.fetch`, which
-    verifies a sha256 checksum. The Cora checksums are pinned below. For Citeseer and
-    Pubmed no verified checksum is known to this project, and ``fetch`` (rightly) loads
-    nothing it cannot verify: pass ``checksums={suffix: sha256}`` for the eight files
-    (after checking them yourself) to :func:`load_graph`; without it the loader raises a
-    :class:`sparsenb.data.DataError` that says so. The parsing is the same for all three.
+    verifies a sha256 checksum. The checksums of all three graphs are pinned below (Cora's
+    checked against the mirror; Citeseer's and Pubmed's from a public listing whose Cora values
+    match, see the comment there); ``checksums={suffix: sha256}`` overrides them. Offline
+    with neither cache nor mirror copy, :class:`sparsenb.data.DataError` names every place
+    looked in. The parsing is the same for all three.
     The pickles are read with an unpickler that only builds numpy / scipy.sparse objects.
 
 Parsing (the GCN convention of Kipf & Welling, ICLR 2017, which PyG follows)
@@ -55,8 +55,30 @@ PLANETOID_SHA256: dict[str, dict[str, str] | None] = {
         "graph": "58f13302f39dde8852dad6fe6d15b89b077b6d7f837626bce671ef80344b383d",
         "test.index": "297ce89af2b51a6a194181c7dbe1796c6a1cf9cd9349a88383b1b1e227867875",
     },
-    "citeseer": None,  # no verified checksum known: pass checksums= to load_graph
-    "pubmed": None,
+    # Citeseer and Pubmed: sha256 published with another project's verified Planetoid downloader
+    # (the canonical files at kimiyoung/planetoid commit af6abf4); its Cora values equal the
+    # mirror's above byte for byte, and its Citeseer values agree with a second, independent
+    # listing. Not checked against the files here (no mirror copy): a mismatch raises DataError.
+    "citeseer": {
+        "x": "d20de19150741e555de0ed037195630fc194114ebc7fd72ced62810148aa22f6",
+        "y": "8ba87e515d8e3ee3cf52f6d2c5b86aa73f11ecad825a808455209ec26cd54924",
+        "tx": "539a8906a2da97628d212f2fdd668c109a8b3f0d36574b59e5d3fd5b5303da21",
+        "ty": "55e5bd1ba1e733a04598753ad1a8d57957f4b8f89e74519f41f4f4938767e4ce",
+        "allx": "2ac30345d95c9ec933a817ee0bdd6a5f077f8c184a20e696910192d534414668",
+        "ally": "f704b2d986dde6c2669934de1f3ae5696a6cf9455c0f6b2646a2d135ea0a1c95",
+        "graph": "d79a4ef9d3e7169aee8946145f6b7306e35bc79bffad26346cfb94e10e9912a7",
+        "test.index": "2af990671580b6b2df5d158d1038f8292e30c9cd821b5453f399659b25b723d4",
+    },
+    "pubmed": {
+        "x": "fbe9cb5c47200d1b7769a26e579be3b7130b556831f9d850e77c4c74f2599b33",
+        "y": "e6c807633307a07ed659249006536a147c7999c797f11a2560752990181b41b3",
+        "tx": "4eb5f5d0f30f26497eb0ac6ac9719d09c67e284f1ed0385c93f3ef27a671da3d",
+        "ty": "ee2e0d4819d9fbcc403689c3bf2e49face401b605932f093bc58ab6461130fdd",
+        "allx": "508e538e2abdccdd54c4d3e9f49d638b4af7107d85845f66ddea5a5152658b7e",
+        "ally": "0c37bbe3b5014ec365e9d393cf4791925e5ed94fb194305d74f064a8d7b50f0e",
+        "graph": "5b89f0036ca22909471f1e6558eb42fa06e0c730a577bde5b058b40638f81dc9",
+        "test.index": "b101d421688bbaecbd82e8a18f1e282378d6830f3a37666f28ebc47f844341b5",
+    },
 }
 _N_VAL = 500
 
@@ -236,8 +258,8 @@ def load_graph(name: str, normalize_features: bool = True,
                checksums: Mapping[str, str] | None = None) -> GraphData:
     """Load a Planetoid graph (``"cora"``, ``"citeseer"``, ``"pubmed"``; case-insensitive).
 
-    ``checksums`` maps each of the eight suffixes to the sha256 of its file; it is required for
-    graphs whose checksums are not pinned in :data:`PLANETOID_SHA256` (Citeseer, Pubmed).
+    ``checksums`` maps each of the eight suffixes to the sha256 of its file; by default the
+    pinned :data:`PLANETOID_SHA256` values are used.
     """
     key = name.lower().removeprefix("planetoid:")
     if key not in PLANETOID_SHA256:
@@ -267,7 +289,7 @@ def _register(key: str, description: str) -> None:
 
 _register("cora", "graph (GraphData, see sparsenb.data_graphs): Planetoid Cora, 2708 nodes, 1433 features, "
                   "7 classes, split 140/500/1000")
-_register("citeseer", "graph (GraphData): Planetoid Citeseer, 3327 nodes, 6 classes, split 120/500/1000; "
-                      "needs checksums= (none pinned)")
-_register("pubmed", "graph (GraphData): Planetoid Pubmed, 19717 nodes, 3 classes, split 60/500/1000; "
-                    "needs checksums= (none pinned)")
+_register("citeseer", "graph (GraphData): Planetoid Citeseer, 3327 nodes, 6 classes, split 120/500/1000 "
+                      "(download or mirror)")
+_register("pubmed", "graph (GraphData): Planetoid Pubmed, 19717 nodes, 3 classes, split 60/500/1000 "
+                    "(download or mirror)")

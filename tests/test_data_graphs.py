@@ -12,7 +12,7 @@ import torch
 
 from sparsenb import data
 from sparsenb.data import DataError
-from sparsenb.data_graphs import GraphData, load_graph, parse_planetoid
+from sparsenb.data_graphs import PLANETOID_SHA256, PLANETOID_SUFFIXES, GraphData, load_graph, parse_planetoid
 
 MIRROR = Path(os.environ.get("SPARSENB_DATA_MIRROR", "/work/shared/data"))
 
@@ -96,15 +96,25 @@ def test_unpickler_refuses_code():
         parse_planetoid("toy", raw)
 
 
-def test_unverifiable_graphs_need_checksums():
-    with pytest.raises(DataError, match="checksums="):
+def test_citeseer_and_pubmed_have_pinned_checksums_and_fail_clearly_offline(tmp_path, monkeypatch):
+    for name in ("citeseer", "pubmed"):
+        sums = PLANETOID_SHA256[name]
+        assert set(sums) == set(PLANETOID_SUFFIXES) and all(len(v) == 64 for v in sums.values())
+    # no cache, an empty mirror and no network: one DataError naming the file and the mirror path
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setattr(data, "_download", _no_network)
+    with pytest.raises(DataError, match=r"ind\.citeseer\.x") as err:
         load_graph("citeseer")
-    with pytest.raises(DataError, match="checksums="):
-        load_graph("pubmed")
+    assert str(tmp_path / "mirror") in str(err.value)
     with pytest.raises(ValueError, match="lack the suffixes"):
         load_graph("citeseer", checksums={"x": "0" * 64})
     with pytest.raises(ValueError, match="unknown graph dataset"):
         load_graph("no-such-graph")
+
+
+def _no_network(url, tmp, label):
+    raise OSError("network unreachable (test)")
 
 
 def test_graphs_listed_in_data_registry():
