@@ -16,7 +16,8 @@ from torch.nn import functional as F
 
 from sparsenb.data_graphs import GraphData
 from sparsenb.gnn import GNN, sparse_features
-from sparsenb.layers.scores import Popup, gradual_sparsity, scorable_parameters, topk_bool
+from sparsenb.layers.scores import Popup, gradual_sparsity, scorable_parameters
+from sparsenb.masks import topk_mask
 from sparsenb.ugts_experiment import best_by_validation, expected_nnz, pick, summarize_runs, ugts_run
 
 
@@ -43,12 +44,12 @@ def test_gradual_sparsity_by_hand():
         gradual_sparsity(0, 1.0, 10)
 
 
-def test_topk_bool_exact_and_ties():
+def test_topk_mask_exact_and_ties():
     s = torch.tensor([[0.3, 0.9], [0.1, 0.5]])
-    assert topk_bool(s, 2).tolist() == [[False, True], [False, True]]
-    assert int(topk_bool(torch.zeros(7), 3).sum()) == 3  # ties still give exactly k
-    with pytest.raises(ValueError, match="out of range"):
-        topk_bool(s, 5)
+    assert topk_mask(s, 2).tolist() == [[False, True], [False, True]]
+    assert int(topk_mask(torch.zeros(7), 3).sum()) == 3  # ties still give exactly k
+    with pytest.raises(ValueError, match="outside"):
+        topk_mask(s, 5)
 
 
 # ---------------------------------------------------------------- global vs layerwise

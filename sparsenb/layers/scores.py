@@ -46,7 +46,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-__all__ = ["Popup", "ScoredWeight", "scorable_parameters", "gradual_sparsity", "topk_bool", "kaiming_uniform_",
+from ..masks import topk_mask
+
+__all__ = ["Popup", "ScoredWeight", "scorable_parameters", "gradual_sparsity", "kaiming_uniform_",
            "signed_constant_"]
 
 SCOPES = ("global", "layerwise")
@@ -62,17 +64,6 @@ def gradual_sparsity(epoch: int, final: float, epochs: int, fraction: float = 0.
     if ramp <= 0 or epoch >= ramp:
         return float(final)
     return float(final) * max(0, epoch) / ramp
-
-
-def topk_bool(scores: torch.Tensor, keep: int) -> torch.Tensor:
-    """Bool tensor shaped like ``scores`` with True at exactly ``keep`` largest entries."""
-    flat = scores.reshape(-1)
-    if not 0 <= keep <= flat.numel():
-        raise ValueError(f"keep={keep} is out of range for {flat.numel()} scores")
-    mask = torch.zeros(flat.numel(), dtype=torch.bool, device=scores.device)
-    if keep:
-        mask[torch.topk(flat, keep, sorted=False).indices] = True
-    return mask.view_as(scores)
 
 
 def kaiming_uniform_(t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -205,10 +196,10 @@ class Popup:
         """Recompute every mask from the current scores and sparsity (exact counts, see module doc)."""
         if self.scope == "layerwise":
             for p in self.scored.values():
-                p.mask.copy_(topk_bool(p.ranked(), round((1.0 - self.sparsity) * p.scores.numel())))
+                p.mask.copy_(topk_mask(p.ranked(), round((1.0 - self.sparsity) * p.scores.numel())))
             return
         flat = torch.cat([p.ranked().reshape(-1) for p in self.scored.values()])
-        mask = topk_bool(flat, round((1.0 - self.sparsity) * flat.numel()))
+        mask = topk_mask(flat, round((1.0 - self.sparsity) * flat.numel()))
         offset = 0
         for p in self.scored.values():
             n = p.scores.numel()

@@ -70,7 +70,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..masks import Masking
+from ..masks import Masking, magnitude_drop as masks_magnitude_drop
 from .base import Method, register
 
 __all__ = ["cosine_similarity", "SimilarityAccumulator", "activation_similarity", "magnitude_drop",
@@ -175,13 +175,7 @@ def activation_similarity(model: nn.Module, batches: Iterable, device: torch.dev
 
 def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, zeta: float) -> torch.Tensor:
     """Bool mask of the ``int(zeta * nnz)`` active weights of smallest ``|w|`` (the ones CTRE drops)."""
-    active = mask.reshape(-1)
-    k = int(zeta * int(active.sum()))
-    drop = torch.zeros_like(active)
-    if k > 0:
-        score = weight.detach().abs().reshape(-1).masked_fill(~active, float("inf"))
-        drop[torch.topk(score, k, largest=False, sorted=False).indices] = True
-    return drop.view_as(mask)
+    return masks_magnitude_drop(weight, mask, int(zeta * int(mask.sum())))
 
 
 def top_absent(allowed: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:

@@ -38,15 +38,15 @@ from torch import nn
 from ..dsn import WindowedConv1d, windowed_convs
 from ..masks import Masking
 from .base import Method, register
+from .rigl import cosine_drop_fraction
 
 __all__ = ["DSN", "dsn_drop_fraction", "region_nnz", "random_in_region", "dsn_group_update"]
 
 
 def dsn_drop_fraction(step: int, alpha: float, t_end: int, floor: float = 0.001) -> float:
-    """``floor + (alpha - floor) / 2 * (1 + cos(pi * step / t_end))`` before ``t_end``, ``floor`` from it on."""
-    if t_end <= 0 or step >= t_end:
-        return floor
-    return floor + (alpha - floor) / 2 * (1 + math.cos(math.pi * step / t_end))
+    """``floor + (alpha - floor) / 2 * (1 + cos(pi * step / t_end))`` before ``t_end``, ``floor`` from it on:
+    RigL's cosine schedule (:func:`~sparsenb.methods.rigl.cosine_drop_fraction`) with DSN's floor."""
+    return cosine_drop_fraction(step, alpha, t_end, floor)
 
 
 def region_nnz(region: torch.Tensor, density: float) -> int:

@@ -29,11 +29,16 @@ from ..masks import Masking
 from .base import Method, register
 
 
-def cosine_drop_fraction(step: int, alpha: float, t_end: int) -> float:
-    """RigL's Eq. 1: ``alpha/2 * (1 + cos(pi * step / t_end))``, 0 from ``t_end`` on."""
+def cosine_drop_fraction(step: int, alpha: float, t_end: int, floor: float = 0.0) -> float:
+    """RigL's Eq. 1: ``alpha/2 * (1 + cos(pi * step / t_end))``, 0 from ``t_end`` on.
+
+    With ``floor > 0`` it anneals from ``alpha`` to ``floor`` instead:
+    ``floor + (alpha - floor)/2 * (1 + cos(pi * step / t_end))``, ``floor`` from ``t_end`` on
+    (the schedule DSN and SLaK use for their drop/prune fraction).
+    """
     if step >= t_end:
-        return 0.0
-    return alpha / 2 * (1 + math.cos(math.pi * step / t_end))
+        return floor
+    return floor + (alpha - floor) / 2 * (1 + math.cos(math.pi * step / t_end))
 
 
 def rigl_masks(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:

@@ -34,28 +34,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..masks import Masking
+from ..masks import Masking, magnitude_drop
 from ..pruning import prune_at_init
 from .base import Method, register
+from .rigl import cosine_drop_fraction
 from .set import random_grow
 
 __all__ = ["SLaK", "cosine_prune_rate", "magnitude_drop"]
 
 
 def cosine_prune_rate(step: int, total_steps: int, rate: float, min_rate: float = 0.005) -> float:
-    """``p(t) = min_rate + (rate - min_rate) * (1 + cos(pi * t / T)) / 2`` (``min_rate`` from ``t >= T``)."""
-    if total_steps <= 0 or step >= total_steps:
-        return min_rate
-    return min_rate + (rate - min_rate) * (1 + math.cos(math.pi * step / total_steps)) / 2
-
-
-def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool mask (weight's shape) of the ``k`` kept weights with the smallest ``|w|``."""
-    score = weight.detach().abs().masked_fill(~mask, float("inf")).reshape(-1)
-    drop = torch.zeros_like(score, dtype=torch.bool)
-    if k > 0:
-        drop[torch.topk(score, k, largest=False, sorted=False).indices] = True
-    return drop.view_as(mask) & mask
+    """``p(t) = min_rate + (rate - min_rate) * (1 + cos(pi * t / T)) / 2`` (``min_rate`` from ``t >= T``):
+    RigL's cosine schedule (:func:`~sparsenb.methods.rigl.cosine_drop_fraction`) with SLaK's floor."""
+    return cosine_drop_fraction(step, rate, total_steps, min_rate)
 
 
 @register("slak")
