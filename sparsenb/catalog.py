@@ -46,6 +46,16 @@ def _acc(m: dict, key: str) -> str:
     return f"{100 * mean:.2f} ± {100 * (std or 0):.2f} %"
 
 
+def _edst_vs_dense(m: dict, p: str) -> str:
+    """08_free_tickets gallery cell: EDST ensemble vs single dense (mean ± std) on dataset prefix ``p``."""
+    return ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
+            "training FLOPs (mean ± std over {} seeds)").format(
+        *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
+          for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
+          for a in ("edst_ensemble/", "single_dense/")),
+        m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds"))
+
+
 _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", MOMENTUM=0.9,
                         WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75)
 
@@ -415,22 +425,12 @@ NOTEBOOKS: dict[str, Notebook] = {
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (mnist5k, LeNet-5)",
-                       lambda m, p="mnist5k/": ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
-                                           "training FLOPs (mean ± std over {} seeds)").format(
-                           *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
-                             for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
-                             for a in ("edst_ensemble/", "single_dense/")),
-                           m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds")),
+                       lambda m: _edst_vs_dense(m, "mnist5k/"),
                        "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, VGG-small",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (cifar10-jpeg, VGG-small)",
-                       lambda m, p="cifar10-jpeg/": ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
-                                           "training FLOPs (mean ± std over {} seeds)").format(
-                           *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
-                             for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
-                             for a in ("edst_ensemble/", "single_dense/")),
-                           m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds")),
+                       lambda m: _edst_vs_dense(m, "cifar10-jpeg/"),
                        "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
             GalleryRow("EDST ticket diversity, VGG-small", "EDST tickets are diverse (cifar10-jpeg, VGG-small)",
                        lambda m, p="cifar10-jpeg/": "disagreement {} vs {} (DST ensemble); mask distance {} vs {}"
