@@ -20,12 +20,18 @@ __all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "resolve", "Config"]
 
 @dataclass
 class GalleryRow:
-    """One README gallery row; ``ours(metrics)`` formats our number from results.json."""
+    """One README gallery row; ``ours(metrics)`` formats our number from results.json.
+
+    The row finds its claim in results.json by ``claim_id``, a stable name that stays the same
+    when the claim's text names another dataset or setting (the notebook passes it as
+    ``claim(..., id=claim_id)``); records written before claims had ids are matched by text.
+    """
 
     method: str
-    claim: str  # must equal the text passed to ``claim(...)`` in the notebook
+    claim: str  # the claim's text in the cpu profile (shown in the gallery)
     ours: Callable[[dict], str]
     paper_value: str
+    claim_id: str = ""  # the ``id=`` the notebook passes to ``claim(...)``; records without ids match ``claim``
 
 
 @dataclass

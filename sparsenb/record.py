@@ -4,8 +4,14 @@
 
     {"notebook": "01_set_rigl", "profile": "cpu", "config": {...}, "config_hash": "1a2b3c4d5e6f",
      "metrics": {"rigl/0.9/test_acc_mean": 0.971, ...},
-     "claims": [{"text": "RigL >= SET at 98% sparsity", "holds": true, "detail": "..."}],
+     "claims": [{"text": "RigL >= SET at 98% sparsity", "id": "rigl_vs_set", "state": "held",
+                 "holds": true, "reason": "", "detail": "..."}],
      "env": {"torch": "...", "device": "cpu", ...}, "seconds": 412.3}
+
+A claim's ``state`` is ``held``, ``not held``, ``inconclusive`` or ``not evaluated`` (the last
+two with a ``reason``; see :mod:`sparsenb.claims`); ``holds`` is true/false for the first two and
+null otherwise. Records written before states existed have only ``holds``
+(:func:`sparsenb.claims.state_of` reads both).
 
 ``seconds`` is the wall time of this execution; ``work`` counts the cached
 units of work and the compute seconds they took when first run (a resumed run
@@ -30,6 +36,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+
+from .claims import HELD, NOT_HELD, check_state
 
 __all__ = ["Run", "record", "claim", "config_hash", "write_json", "current_run", "project_root"]
 
@@ -115,12 +123,31 @@ class Run:
         self._write()
         return value
 
-    def claim(self, text: str, holds: bool, detail: str = "") -> bool:
-        """Record whether a paper's claim held in this run (replaces an earlier claim with the same text)."""
-        self.data["claims"] = [c for c in self.data["claims"] if c["text"] != text]
-        self.data["claims"].append({"text": text, "holds": bool(holds), "detail": detail})
+    def claim(self, text: str, holds: bool | None, detail: str = "", *, state: str | None = None,
+              reason: str = "", id: str | None = None) -> bool:
+        """Record the state of a paper's claim in this run; True if it held.
+
+        Args:
+            text: the claim as tested here, naming the dataset and setting actually used.
+            holds: what the comparison says; alone (``state=None``) it gives ``"held"`` or ``"not held"``.
+            detail: the numbers behind the verdict.
+            state: ``"held"``, ``"not held"``, ``"inconclusive"`` or ``"not evaluated"``
+                (:mod:`sparsenb.claims`); the last two need a ``reason`` and store ``holds`` as null.
+            reason: why the claim is inconclusive or not evaluated.
+            id: a stable name of the claim, the same whatever the dataset (gallery rows find
+                claims by it); defaults to ``text``. A claim replaces an earlier one with the same id.
+        """
+        state = state or (HELD if holds else NOT_HELD)
+        check_state(state, reason)
+        if state in (HELD, NOT_HELD) and holds is not None and bool(holds) != (state == HELD):
+            raise ValueError(f"claim {text!r}: holds={holds!r} contradicts state={state!r}")
+        key = id or text
+        self.data["claims"] = [c for c in self.data["claims"] if c.get("id", c["text"]) != key]
+        self.data["claims"].append({"text": text, "id": key, "state": state,
+                                    "holds": (state == HELD) if state in (HELD, NOT_HELD) else None,
+                                    "reason": reason, "detail": detail})
         self._write()
-        return bool(holds)
+        return state == HELD
 
     def cached(self, key: str, fn: Callable[[], dict]) -> dict:
         """Return ``fn()``, cached in ``runs/<key>.json`` for this config hash (resume support)."""
@@ -171,6 +198,7 @@ def record(name: str, value: Any) -> Any:
     return current_run().record(name, value)
 
 
-def claim(text: str, holds: bool, detail: str = "") -> bool:
-    """``claim(text, holds)`` on the active :class:`Run`."""
-    return current_run().claim(text, holds, detail)
+def claim(text: str, holds: bool | None, detail: str = "", *, state: str | None = None, reason: str = "",
+          id: str | None = None) -> bool:
+    """:meth:`Run.claim` on the active :class:`Run`."""
+    return current_run().claim(text, holds, detail, state=state, reason=reason, id=id)

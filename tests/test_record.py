@@ -16,7 +16,8 @@ def test_record_and_claim_write_results_json(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["notebook"] == "nbx" and data["profile"] == "smoke"
     assert data["metrics"] == {"set/0.9/test_acc_mean": 0.97, "n": 3}
-    assert data["claims"] == [{"text": "X beats Y", "holds": False, "detail": ""}]
+    assert data["claims"] == [{"text": "X beats Y", "id": "X beats Y", "state": "not held", "holds": False,
+                               "reason": "", "detail": ""}]
     assert data["config_hash"] == config_hash({"A": 1, "B": [0.9]})
     assert data["env"]["torch"] and "seconds" in data
 
