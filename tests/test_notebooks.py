@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_files, require_data
 from sparsenb import cli
 from sparsenb.catalog import NOTEBOOKS
 
@@ -18,9 +19,20 @@ NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(p.stem)) for p in NOTEBOOK_FILES]
 
 
+def smoke_datasets(stem: str) -> list[str]:
+    """The datasets a notebook's smoke profile loads (its DATASET / DATASETS / MLP_DATASET settings)."""
+    profile = NOTEBOOKS[stem].profiles["smoke"]
+    names = []
+    for key in ("DATASET", "DATASETS", "MLP_DATASET"):
+        value = profile.get(key)
+        names += value if isinstance(value, list) else [value] if value else []
+    return names
+
+
 @pytest.fixture(scope="module", params=NOTEBOOK_PARAMS)
 def executed(request, tmp_path_factory):
     nb = request.param
+    require_data(*needs_files(smoke_datasets(nb.stem)))
     out = tmp_path_factory.mktemp(nb.stem)
     code = cli.main(["run", str(nb), "--profile", "smoke", "--out", str(out), "--quiet"])
     assert code == 0, f"{nb.name} failed in the smoke profile (see the error above)"
