@@ -83,12 +83,15 @@ NOTEBOOKS: dict[str, Notebook] = {
         minutes={"smoke": 0.3, "cpu": 8, "paper": 60},
         gallery=[
             GalleryRow("SET (LeNet-300-100, 98% sparse)", "SET beats static sparse at every sparsity",
-                       lambda m: _acc(m, "set/0.98"), "97.74 % (full MNIST)"),
+                       lambda m: _acc(m, "set/0.98"), "97.74 % (full MNIST)",
+                       claim_id="set_beats_static"),
             GalleryRow("RigL (LeNet-300-100, 98% sparse)", "RigL >= SET at 98% sparsity",
-                       lambda m: _acc(m, "rigl/0.98"), "not reported for this net"),
+                       lambda m: _acc(m, "rigl/0.98"), "not reported for this net",
+                       claim_id="rigl_ge_set_at_max_sparsity"),
             GalleryRow("SET / RigL at 90% vs dense", "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity",
                        lambda m: f"{_acc(m, 'set/0.9')} / {_acc(m, 'rigl/0.9')} vs {_acc(m, 'dense/0.0')}",
-                       "98.39 % vs 98.69 % (SET vs dense)"),
+                       "98.39 % vs 98.69 % (SET vs dense)",
+                       claim_id="sparse_near_dense_at_min_sparsity"),
         ],
     ),
     "02_pruning_at_init": Notebook(
@@ -127,14 +130,16 @@ NOTEBOOKS: dict[str, Notebook] = {
                            f"{name}: " + ", ".join(f"{c} {m.get(f'{key}/{c}/max_sparsity_before_collapse')}"
                                                    for c in ("synflow", "snip", "grasp", "magnitude", "random_erk"))
                            for key, name in (("lenet300", "LeNet-300-100"), ("lenet5", "LeNet-5"))),
-                       "SynFlow reaches maximal compression without collapse (VGG/ResNet, CIFAR)"),
+                       "SynFlow reaches maximal compression without collapse (VGG/ResNet, CIFAR)",
+                       claim_id="synflow_latest_collapse"),
             GalleryRow("Best criterion vs random ERK at 90% sparsity",
                        "At moderate sparsity (90%) the criteria beat random (ERK) by less than 1 point",
                        lambda m: " / ".join(
                            f"{100 * m[k]:+.2f} points" if k in m else "—"
                            for k in ("lenet300/gap_best_criterion_vs_random_erk_at_0.9",
                                      "lenet5/gap_best_criterion_vs_random_erk_at_0.9")) + " (LeNet-300-100 / LeNet-5)",
-                       "random masks with the same layer densities about match the criteria (VGG/ResNet)"),
+                       "random masks with the same layer densities about match the criteria (VGG/ResNet)",
+                       claim_id="criteria_near_random_at_0.9"),
         ],
     ),
     "03_lottery_tickets": Notebook(
@@ -160,12 +165,14 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "Tickets with 7-21% of weights match or beat the dense network",
                        lambda m: (f"{m.get('ticket_min_in_7_21_pct_remaining', float('nan')) * 100:.2f} % (worst round in "
                                   f"range) vs dense {_acc(m, 'dense')}"),
-                       "tickets under 10-20 % of the weights match dense, larger ones beat it (full MNIST)"),
+                       "tickets under 10-20 % of the weights match dense, larger ones beat it (full MNIST)",
+                       claim_id="tickets_match_dense"),
             GalleryRow("Random reinitialisation of the ticket (LeNet-300-100)",
                        "Random reinitialization falls behind at high sparsity",
                        lambda m: (f"{100 * m.get('reinit_minus_ticket_max_at_5pct', float('nan')):+.2f} points "
                                   f"(reinit - ticket, best case at <= 5 % remaining)"),
-                       "reinitialised tickets learn slower and lose accuracy"),
+                       "reinitialised tickets learn slower and lose accuracy",
+                       claim_id="reinit_falls_behind"),
         ],
     ),
     "04_random_search": Notebook(
@@ -193,13 +200,15 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "at the same sparsity",
                        lambda m: (f"search {_acc(m, 'search/0.75')} vs random {_acc(m, 'random/0.75')} "
                                   f"(one-sided Welch p = {m.get('0.75/acc_welch_p_greater', float('nan')):.2f})"),
-                       "not better (abstract; its numbers not retrieved)"),
+                       "not better (abstract; its numbers not retrieved)",
+                       claim_id="search_not_more_accurate"),
             GalleryRow("Random search, node space: convergence",
                        "Random search does not converge faster than a random configuration at the same sparsity",
                        lambda m: (f"epochs to 99% of final acc., 75% removed: search "
                                   f"{m.get('search/0.75/epochs_to_conv_mean', float('nan')):.1f} vs random "
                                   f"{m.get('random/0.75/epochs_to_conv_mean', float('nan')):.1f}"),
-                       "not faster"),
+                       "not faster",
+                       claim_id="search_not_faster"),
         ],
     ),
     "05_pruning_fraction": Notebook(
@@ -234,13 +243,15 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: (f"test error {100 * m.get('p0.0/test_err_mean', float('nan')):.1f} % at p = 0 -> "
                                   f"{100 * m.get('best_p_test_err_mean', float('nan')):.1f} % at p = "
                                   f"{m.get('best_p', float('nan')):g}"),
-                       "error bound improves with p below the threshold (theory)"),
+                       "error bound improves with p below the threshold (theory)",
+                       claim_id="low_error_below_threshold"),
             GalleryRow("Random pruning at init, 2-layer net: large p",
                        "At a large p, training loss still goes to 0 while test error is near 50%",
                        lambda m: (f"p = {m.get('p_max', float('nan')):g}: train loss "
                                   f"{m.get('p_max_train_loss_mean', float('nan')):.1e}, test error "
                                   f"{100 * m.get('p_max_test_err_mean', float('nan')):.1f} %"),
-                       "~50 % test error (theory)"),
+                       "~50 % test error (theory)",
+                       claim_id="chance_error_at_large_p"),
         ],
     ),
     "06_truly_sparse": Notebook(
@@ -287,16 +298,19 @@ NOTEBOOKS: dict[str, Notebook] = {
             GalleryRow("Truly sparse SET vs masked SET (MLP 784-1000-1000-10, eps 8)",
                        "Truly sparse SET matches masked SET within 0.5 points",
                        lambda m: (f"truly sparse {_acc(m, 'set_truly_sparse')} vs masked {_acc(m, 'set_masked')}"),
-                       "same algorithm; the paper reports only the truly sparse numbers"),
+                       "same algorithm; the paper reports only the truly sparse numbers",
+                       claim_id="set"),
             GalleryRow("All-ReLU vs ReLU (truly sparse SET, 3 hidden layers)",
                        "All-ReLU improves accuracy over ReLU",
                        lambda m: f"All-ReLU {_acc(m, 'allrelu')} vs ReLU {_acc(m, 'relu')}",
-                       "All-ReLU better on most data sets"),
+                       "All-ReLU better on most data sets",
+                       claim_id="activation"),
             GalleryRow("Importance pruning (truly sparse SET + All-ReLU)",
                        "Importance pruning removes a large fraction of neurons with little accuracy loss",
                        lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden "
                                   f"neurons removed, {_acc(m, 'pruned')} vs {_acc(m, 'allrelu')}"),
-                       "large neuron reductions with similar accuracy"),
+                       "large neuron reductions with similar accuracy",
+                       claim_id="pruning"),
         ],
     ),
     "09_sup_tickets": Notebook(
@@ -332,12 +346,14 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "Sup-tickets (SET): the superposed ticket beats base SET and the last cheap ticket",
                        lambda m: (f"superposed {_acc(m, 'set/superposed')} vs base {_acc(m, 'set/base')} vs last "
                                   f"ticket {_acc(m, 'set/last_ticket')}"),
-                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)",
+                       claim_id="set/sup_beats_base_and_last"),
             GalleryRow("Sup-tickets on RigL (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
                        "Sup-tickets (RigL): the superposed ticket beats base RigL and the last cheap ticket",
                        lambda m: (f"superposed {_acc(m, 'rigl/superposed')} vs base {_acc(m, 'rigl/base')} vs last "
                                   f"ticket {_acc(m, 'rigl/last_ticket')}"),
-                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)",
+                       claim_id="rigl/sup_beats_base_and_last"),
         ],
     ),
     "12_slak": Notebook(
@@ -373,14 +389,16 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: (f"SLaK {_acc(m, 'slak')} vs dense 7x7 {_acc(m, 'dense7')} "
                                   f"({m.get('slak/nonzero_params', 0):,} vs {m.get('dense7/nonzero_params', 0):,} "
                                   f"nonzero params)"),
-                       "SLaK-T 82.5 % vs ConvNeXt-T 82.1 % (ImageNet-1K, 30M vs 29M params)"),
+                       "SLaK-T 82.5 % vs ConvNeXt-T 82.1 % (ImageNet-1K, 30M vs 29M params)",
+                       claim_id="slak_beats_dense7"),
             GalleryRow("Effective receptive field, SLaK vs dense 7x7",
                        "SLaK's effective receptive field is larger than the dense 7x7's",
                        lambda m: ("r(20/30/50/99 %): SLaK " + "/".join(f"{m.get(f'slak/erf_r{t}_mean', float('nan')):.3f}"
                                                                        for t in ("0.2", "0.3", "0.5", "0.99"))
                                   + " vs dense 7x7 " + "/".join(f"{m.get(f'dense7/erf_r{t}_mean', float('nan')):.3f}"
                                                                for t in ("0.2", "0.3", "0.5", "0.99"))),
-                       "larger high-contribution area ratio than ConvNeXt-T (ImageNet)"),
+                       "larger high-contribution area ratio than ConvNeXt-T (ImageNet)",
+                       claim_id="slak_larger_erf"),
         ],
     ),
     "08_free_tickets": Notebook(
@@ -432,18 +450,21 @@ NOTEBOOKS: dict[str, Notebook] = {
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (mnist5k, LeNet-5)",
                        lambda m: _edst_vs_dense(m, "mnist5k/"),
-                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs",
+                       claim_id="edst_beats_dense/mnist5k"),
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, VGG-small",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (cifar10-jpeg, VGG-small)",
                        lambda m: _edst_vs_dense(m, "cifar10-jpeg/"),
-                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs",
+                       claim_id="edst_beats_dense/cifar10-jpeg"),
             GalleryRow("EDST ticket diversity, VGG-small", "EDST tickets are diverse (cifar10-jpeg, VGG-small)",
                        lambda m, p="cifar10-jpeg/": "disagreement {} vs {} (DST ensemble); mask distance {} vs {}"
                        .format(
                            *(f"{m.get(p + a + k, float('nan')):.3f} ± {m.get(p + a + k + '_std', float('nan')):.3f}"
                              for k in ("disagreement", "mask_distance") for a in ("edst_ensemble/", "dst_ensemble/"))),
-                       "tickets diverse, somewhat less than independent DST runs"),
+                       "tickets diverse, somewhat less than independent DST runs",
+                       claim_id="tickets_diverse/cifar10-jpeg"),
         ],
     ),
     "11_ugts": Notebook(
@@ -485,23 +506,27 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: (f"{_acc(m, 'ugts/gcn/L2/val_best')} at sparsity "
                                   f"{m.get('ugts/gcn/L2/val_best_sparsity', float('nan')):g} vs dense "
                                   f"{_acc(m, 'dense/gcn/L2/0.0')}"),
-                       "81.3 % at sparsity 0.9 (authors' example notebook)"),
+                       "81.3 % at sparsity 0.9 (authors' example notebook)",
+                       claim_id="gcn_matches_dense"),
             GalleryRow("UGTs vs edge-popup, GCN/GAT on Cora, sparsity >= 0.9",
                        "UGTs beats edge-popup at high sparsity",
                        lambda m: f"mean gap {100 * m.get('ugts_minus_edgepopup_high', float('nan')):+.2f} points",
-                       "UGTs better than edge-popup at high sparsity (paper, Cora sweep)"),
+                       "UGTs better than edge-popup at high sparsity (paper, Cora sweep)",
+                       claim_id="ugts_beats_edgepopup"),
             GalleryRow("Deep GCN on Cora: UGTs vs trained dense",
                        "UGTs degrades less with depth than trained dense",
                        lambda m: (f"drop 2 -> {m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense "
                                   f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
-                       "UGTs far above dense at 16/32 layers (paper, deep GCN study)"),
+                       "UGTs far above dense at 16/32 layers (paper, deep GCN study)",
+                       claim_id="ugts_degrades_less"),
             GalleryRow("Deep GCN on Cora, deepest: UGTs vs trained dense",
                        "Deep UGTs GCNs beat trained dense GCNs of the same depth (16 layers and more)",
                        lambda m: (f"{m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{_acc(m, 'deep/ugts/gcn/L' + str(m.get('deep_max_layers', 0)) + '/val_best')} vs dense "
                                   f"{_acc(m, 'deep/dense/gcn/L' + str(m.get('deep_max_layers', 0)))}"),
-                       "UGTs above dense at 16 and 32 layers (paper, deep GCN study)"),
+                       "UGTs above dense at 16 and 32 layers (paper, deep GCN study)",
+                       claim_id="deep_ugts_beat_dense"),
         ],
     ),
     "10_dsn": Notebook(
@@ -533,14 +558,16 @@ NOTEBOOKS: dict[str, Notebook] = {
                            f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')} vs dense {_acc(m, f'{ds}/dense')}, "
                            f"{100 * m.get(f'{ds}/dsn/inference_flops_ratio', float('nan')):.1f} % of dense FLOPs"
                            for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
-                       "state-of-the-art accuracy at < 50 % of the FLOPs of recent baselines (UCR/UEA archives, abstract)"),
+                       "state-of-the-art accuracy at < 50 % of the FLOPs of recent baselines (UCR/UEA archives, abstract)",
+                       claim_id="dsn_vs_dense"),
             GalleryRow("DSN vs published ROCKET / InceptionTime / OS-CNN",
                        "DSN is within 2 points of the published accuracies of ROCKET, InceptionTime and OS-CNN",
                        lambda m: "; ".join(
                            f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')}, worst gap "
                            f"{m.get(f'{ds}/dsn/worst_gap_to_published_points', float('nan')):+.2f} points"
                            for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
-                       "GunPoint 100 / 100 / 99.9 %; ItalyPowerDemand 97.0 / 96.5 / 94.7 % (OS-CNN tables)"),
+                       "GunPoint 100 / 100 / 99.9 %; ItalyPowerDemand 97.0 / 96.5 / 94.7 % (OS-CNN tables)",
+                       claim_id="dsn_near_published"),
         ],
     ),
     "07_ctre": Notebook(
@@ -575,7 +602,8 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/wins', '—')} of "
                                   f"{m.get('claim/datasets', '—')} datasets (mean margin "
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
-                       "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)"),
+                       "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)",
+                       claim_id="ctre_beats_set_rigl"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --

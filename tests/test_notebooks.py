@@ -11,6 +11,7 @@ import pytest
 from conftest import needs_files, require_data
 from sparsenb import cli
 from sparsenb.catalog import NOTEBOOKS
+from sparsenb.claims import STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -48,7 +49,11 @@ def test_smoke_results_json(executed):
     for key, value in res["metrics"].items():
         if isinstance(value, float):
             assert math.isfinite(value), key
-    assert res["claims"] and all(isinstance(c["holds"], bool) for c in res["claims"])
+    assert res["claims"]
+    for c in res["claims"]:  # four states; the undecided ones carry their reason and no boolean
+        assert c["state"] in STATES and c["id"], c
+        assert c["holds"] is ({"held": True, "not held": False}.get(c["state"])), c
+        assert bool(c["reason"]) == (c["state"] in ("inconclusive", "not evaluated")), c
     figures = list((out / "figures").glob("*.png"))
     assert figures, "no figure was saved"
     assert (out / f"{nb.stem}.ipynb").exists()
