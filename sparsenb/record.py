@@ -137,6 +137,8 @@ class Run:
             id: a stable name of the claim, the same whatever the dataset (gallery rows find
                 claims by it); defaults to ``text``. A claim replaces an earlier one with the same id.
         """
+        if state is None and holds is None:
+            raise ValueError(f"claim {text!r}: give holds=True/False, or a state with its reason")
         state = state or (HELD if holds else NOT_HELD)
         check_state(state, reason)
         if state in (HELD, NOT_HELD) and holds is not None and bool(holds) != (state == HELD):

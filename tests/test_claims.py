@@ -79,6 +79,8 @@ def test_run_claim_rejects_bad_states(tmp_path):
         run.claim("x", True, state="inconclusive")
     with pytest.raises(ValueError, match="contradicts"):
         run.claim("x", True, state="not held")
+    with pytest.raises(ValueError, match="give holds=True/False, or a state"):
+        run.claim("x", None)
 
 
 def test_old_records_without_state_map_to_held_or_not_held():
