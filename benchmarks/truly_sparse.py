@@ -62,8 +62,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from sparsenb.layers.truly_sparse import TrulySparseLinear  # noqa: E402
-from sparsenb.truly_sparse_training import MaskedSquareLinear  # noqa: E402
-from sparsenb.record import write_json  # noqa: E402
+from sparsenb.experiments.truly_sparse import MaskedSquareLinear  # noqa: E402
+from sparsenb.nb.record import write_json  # noqa: E402
 
 DEFAULT_OUT = ROOT / "results" / "benchmarks" / "truly_sparse.json"
 FULL = {"widths": [1000, 4000, 16000], "densities": [0.1, 0.01, 0.001], "batch": 128,

@@ -1,6 +1,6 @@
 import torch
 
-from sparsenb.augment import RandomCropFlip
+from sparsenb.train.augment import RandomCropFlip
 
 
 def test_no_padding_gives_identity_or_mirror_image():

@@ -3,8 +3,8 @@ import math
 import pytest
 import torch
 
-from sparsenb import calibration as cal
-from sparsenb import metrics
+from sparsenb.train import calibration as cal
+from sparsenb.train import metrics
 
 
 def test_hand_made_case():

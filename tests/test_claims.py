@@ -4,9 +4,9 @@ import json
 import pytest
 
 import sparsenb as snb
-from sparsenb.catalog import GalleryRow
-from sparsenb.claims import at_chance, chance_threshold, comparison, never_improved, state_of
-from sparsenb.gallery import _verdict
+from sparsenb.nb.catalog import GalleryRow
+from sparsenb.nb.claims import at_chance, chance_threshold, comparison, never_improved, state_of
+from sparsenb.nb.gallery import _verdict
 
 
 def test_chance_threshold_is_1_5x_chance_and_5_points_for_few_classes():
@@ -56,7 +56,7 @@ def test_comparison_states_and_reasons():
 
 
 def test_run_claim_stores_state_reason_and_holds(tmp_path):
-    run = snb.Run("nbx", "smoke", {}, out_dir=tmp_path)
+    run = snb.nb.Run("nbx", "smoke", {}, out_dir=tmp_path)
     assert run.claim("A beats B", True) is True
     assert run.claim("C beats D", False, "1 vs 2") is False
     assert run.claim("E beats F on Yale", True, state="inconclusive", reason="F at chance", id="e_vs_f") is False
@@ -72,7 +72,7 @@ def test_run_claim_stores_state_reason_and_holds(tmp_path):
 
 
 def test_run_claim_rejects_bad_states(tmp_path):
-    run = snb.Run("nbx", "smoke", {}, out_dir=tmp_path)
+    run = snb.nb.Run("nbx", "smoke", {}, out_dir=tmp_path)
     with pytest.raises(ValueError, match="unknown claim state 'maybe'"):
         run.claim("x", True, state="maybe")
     with pytest.raises(ValueError, match="needs its reason"):

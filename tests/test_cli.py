@@ -2,7 +2,7 @@
 import nbformat
 import pytest
 
-from sparsenb import cli
+from sparsenb.nb import cli
 
 
 def test_param_values_are_python_literals_or_strings():

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.criteria: per-tensor criteria and the model-level SNIP, GraSP, SynFlow.
+"""Tests for sparsenb.core.criteria: per-tensor criteria and the model-level SNIP, GraSP, SynFlow.
 
 Every model-level score is checked against numbers computed by hand (the
 arithmetic is in the comments) or against an explicit Hessian, and every
@@ -10,9 +10,9 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn import functional as F
 
-from sparsenb.criteria import (CRITERIA, MODEL_CRITERIA, grasp_scores, magnitude_scores, model_scores,
+from sparsenb.core.criteria import (CRITERIA, MODEL_CRITERIA, grasp_scores, magnitude_scores, model_scores,
                                random_scores, score, snip_scores, synflow_scores, take_batches)
-from sparsenb.masks import Masking
+from sparsenb.core.masks import Masking
 
 
 def half_mse(out, y):

@@ -1,4 +1,4 @@
-"""Tests for CTRE (sparsenb.methods.ctre) and its notebook driver (sparsenb.ctre_experiment).
+"""Tests for CTRE (sparsenb.methods.ctre) and its notebook driver (sparsenb.experiments.ctre).
 
 Hand-made cases: cosine similarities written out by hand, the drop of the
 smallest |w|, growth that picks the highest-similarity *absent* connections,
@@ -17,11 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsenb import methods
-from sparsenb.ctre_experiment import (claim_beats_baselines, epochs_for, epsilon_sparsity, init_weights_, load_dataset,
+from sparsenb.experiments.ctre import (claim_beats_baselines, epochs_for, epsilon_sparsity, init_weights_, load_dataset,
                                       signal_scales, split_validation, summarize_runs)
 from sparsenb.data import TensorData
-from sparsenb.distributions import layer_nnz
-from sparsenb.masks import Masking
+from sparsenb.core.distributions import layer_nnz
+from sparsenb.core.masks import Masking
 from sparsenb.methods.ctre import (CTRESeq, CTRESim, SimilarityAccumulator, activation_similarity, ctre_masks,
                                    cosine_similarity, magnitude_drop, top_absent)
 from sparsenb.train import Trainer
@@ -331,7 +331,7 @@ def _claim_inputs(acc: dict, curves: dict):
 
 
 def test_ctre_claim_states():
-    from sparsenb.ctre_experiment import ctre_claim
+    from sparsenb.experiments.ctre import ctre_claim
     rising = [0.3, 0.5, 0.6]
     acc = {("a", "set"): 0.60, ("a", "rigl"): 0.62, ("a", "ctre_sim"): 0.70, ("a", "ctre_seq"): 0.65}
     rows, results, cfg = _claim_inputs(acc, {k: rising for k in acc})

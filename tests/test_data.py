@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from sparsenb import data
+from sparsenb.data import registry as data
 
 UNREACHABLE = "http://127.0.0.1:9/x"  # port 9 (discard) refuses connections at once
 
@@ -318,7 +318,7 @@ def test_loaders_shapes_and_reproducible_shuffle():
 
 
 def test_family_loads_any_member_and_unknown_names_list_families():
-    from sparsenb import data as d
+    from sparsenb.data import registry as d
 
     @d.register_family("toyfam", "toy family for the test")
     def _toy(member: str) -> d.TensorData:

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.data_graphs: Planetoid parsing (hand-made files, Citeseer's isolated test
+"""Tests for sparsenb.data.graphs: Planetoid parsing (hand-made files, Citeseer's isolated test
 nodes), the checksum policy, the restricted unpickler, GraphData validation and the real Cora."""
 import collections
 import os
@@ -9,9 +9,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from sparsenb import data
+from sparsenb.data import registry as data
 from sparsenb.data import DataError
-from sparsenb.data_graphs import PLANETOID_SHA256, PLANETOID_SUFFIXES, GraphData, load_graph, parse_planetoid
+from sparsenb.data.graphs import PLANETOID_SHA256, PLANETOID_SUFFIXES, GraphData, load_graph, parse_planetoid
 
 
 

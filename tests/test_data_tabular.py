@@ -1,4 +1,4 @@
-"""Tests for sparsenb.data_tabular: scikit-feature datasets (madelon, PCMAC, BASEHOCK, Yale).
+"""Tests for sparsenb.data.tabular: scikit-feature datasets (madelon, PCMAC, BASEHOCK, Yale).
 
 Hand-computed scaling and label remapping; the real files come from the data
 mirror or cache (``requires_data``: skipped when absent); a missing file and a bad
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from sparsenb import data, data_tabular
-from sparsenb.data_tabular import (PAPER_SCALING, SCIKIT_FEATURE, load_scikit_feature, minmax_scale, remap_labels,
+from sparsenb import data
+from sparsenb.data import tabular as data_tabular
+from sparsenb.data.tabular import (PAPER_SCALING, SCIKIT_FEATURE, load_scikit_feature, minmax_scale, remap_labels,
                                    standardize)
 
 needs_mirror = pytest.mark.requires_data("madelon", "PCMAC", "BASEHOCK", "Yale")

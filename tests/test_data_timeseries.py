@@ -1,10 +1,10 @@
-"""Tests for sparsenb.data_timeseries: the ``ucr:<Name>`` family (sktime's bundled UCR/UEA sets, offline)."""
+"""Tests for sparsenb.data.timeseries: the ``ucr:<Name>`` family (sktime's bundled UCR/UEA sets, offline)."""
 import numpy as np
 import pytest
 import torch
 
 from sparsenb import data
-from sparsenb.data_timeseries import BUNDLED, encode_labels, load_ucr, znormalize
+from sparsenb.data.timeseries import BUNDLED, encode_labels, load_ucr, znormalize
 
 
 def test_family_and_aliases_are_listed():

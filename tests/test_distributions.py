@@ -1,4 +1,4 @@
-"""Tests for sparsenb.distributions: per-layer nnz of uniform / ER / ERK.
+"""Tests for sparsenb.core.distributions: per-layer nnz of uniform / ER / ERK.
 
 Hand-computed cases first (the arithmetic is in the comments), then a
 hypothesis property test of the invariants every distribution must satisfy.
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from sparsenb.distributions import DISTRIBUTIONS, layer_nnz, raw_scores
+from sparsenb.core.distributions import DISTRIBUTIONS, layer_nnz, raw_scores
 
 
 # --------------------------------------------------------------- raw scores

@@ -1,4 +1,4 @@
-"""Tests for the DSN model (sparsenb.dsn), its training scheme (sparsenb.methods.dsn) and driver.
+"""Tests for the DSN model (sparsenb.models.dsn), its training scheme (sparsenb.methods.dsn) and driver.
 
 Hand-computed cases: the group windows, the regions, the drop-fraction schedule, one
 drop/regrow update on a tiny group; then invariants in short training loops (masks inside
@@ -13,10 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.nn import functional as F
 
-from sparsenb import flops, methods
+from sparsenb.train import flops
+from sparsenb import methods
 from sparsenb.data import TensorData
-from sparsenb.dsn import DSNNet, WindowedConv1d, build_dsn, group_windows, windowed_convs
-from sparsenb.dsn_experiment import batch_size_for, dsn_run, published_gaps, summarize_runs
+from sparsenb.models.dsn import DSNNet, WindowedConv1d, build_dsn, group_windows, windowed_convs
+from sparsenb.experiments.dsn import batch_size_for, dsn_run, published_gaps, summarize_runs
 from sparsenb.methods.dsn import DSN, dsn_drop_fraction, dsn_group_update, random_in_region, region_nnz
 from sparsenb.train import Trainer
 
@@ -345,7 +346,7 @@ def test_published_gaps_only_for_known_sets():
 
 
 def test_published_claim_states():
-    from sparsenb.dsn_experiment import published_claim
+    from sparsenb.experiments.dsn import published_claim
     rows = [{"dataset": "ucr:GunPoint", "arm": "dsn", "acc_mean": 0.99},
             {"dataset": "ucr:BasicMotions", "arm": "dsn", "acc_mean": 1.0}]
     out = published_claim(rows, {"ucr:GunPoint": 2, "ucr:BasicMotions": 4})

@@ -2,8 +2,8 @@ import pytest
 import torch
 from torch import nn
 
-from sparsenb import flops
-from sparsenb.masks import Masking
+from sparsenb.train import flops
+from sparsenb.core.masks import Masking
 
 
 def _tiny_mlp():

@@ -1,9 +1,9 @@
-"""Tests for sparsenb.free_tickets: encodings, a tiny end-to-end DST/EDST/dense comparison, costs."""
+"""Tests for sparsenb.experiments.free_tickets: encodings, a tiny end-to-end DST/EDST/dense comparison, costs."""
 import pytest
 import torch
 
-from sparsenb import calibration
-from sparsenb import free_tickets as ft
+from sparsenb.train import calibration
+from sparsenb.experiments import free_tickets as ft
 from sparsenb.data import TensorData
 
 SETTING = dict(MODEL="mlp", MODEL_KW={"hidden": [32]}, EPOCHS=2, EXPLORE_EPOCHS=1, REFINE_EPOCHS=1, DELTA_T=3,

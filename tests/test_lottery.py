@@ -1,4 +1,4 @@
-"""Tests for sparsenb.lottery: run_imp drives IMP with the Trainer (exact per-layer nnz,
+"""Tests for sparsenb.experiments.lottery_tickets: run_imp drives IMP with the Trainer (exact per-layer nnz,
 rewinding, controls, fixed epochs), the summary over seeds, the match rule and the figure."""
 import matplotlib
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sparsenb.data import TensorData
-from sparsenb.lottery import ARMS, imp_summary, matches_dense, plot_imp, run_imp
+from sparsenb.experiments.lottery_tickets import ARMS, imp_summary, matches_dense, plot_imp, run_imp
 from sparsenb.methods.imp import imp_nnz
 
 

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.masks: the mask semantics every method relies on.
+"""Tests for sparsenb.core.masks: the mask semantics every method relies on.
 
 * pruned weights are exactly zero after every optimizer step (SGD+momentum+wd, Adam, AdamW ...);
 * pruned gradients are zeroed before the step, so moments never build up there;
@@ -19,8 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 import sparsenb as snb
-from sparsenb.distributions import layer_nnz
-from sparsenb.masks import Masking, density_report, prunable_parameters, sparsify, topk_mask
+from sparsenb.core.distributions import layer_nnz
+from sparsenb.core.masks import Masking, density_report, prunable_parameters, sparsify, topk_mask
 
 MOMENT_KEYS = ("momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq", "square_avg", "sum")
 

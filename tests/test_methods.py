@@ -13,8 +13,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsenb import methods
-from sparsenb.distributions import layer_nnz
-from sparsenb.masks import Masking
+from sparsenb.core.distributions import layer_nnz
+from sparsenb.core.masks import Masking
 from sparsenb.methods import METHODS, Method, available, get, register
 from sparsenb.methods.rigl import RigL, cosine_drop_fraction, rigl_masks
 from sparsenb.methods.set import SET, random_grow, set_drop
@@ -479,7 +479,7 @@ def test_set_resume_is_identical():
 def test_random_mask_is_independent_of_weights_drawn_with_the_same_seed():
     """torch.manual_seed(s) then a method seeded with s must not keep the top-k initial weights."""
     import sparsenb as snb
-    from sparsenb import seeding
+    from sparsenb.core import seeding
 
     for sparsity in (0.9, 0.98):
         snb.set_seed(0)

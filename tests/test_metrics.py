@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from sparsenb.metrics import border_share
+from sparsenb.train.metrics import border_share
 
 
 def test_border_share_hand_cases():
@@ -20,8 +20,8 @@ def test_border_share_hand_cases():
 def test_itop_tracker_counts_weights_ever_active():
     from torch import nn
 
-    from sparsenb.masks import Masking
-    from sparsenb.metrics import ITOPTracker
+    from sparsenb.core.masks import Masking
+    from sparsenb.train.metrics import ITOPTracker
 
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(4, 2), nn.Linear(2, 2))

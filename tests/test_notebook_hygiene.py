@@ -7,12 +7,12 @@ import nbformat
 import pytest
 
 import sparsenb
-from sparsenb.catalog import NOTEBOOKS
-from sparsenb.gallery import update_readme
+from sparsenb.nb.catalog import NOTEBOOKS
+from sparsenb.nb.gallery import update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
-PACKAGE_NAMES = set(sparsenb.__all__)
+PACKAGE_NAMES = set(sparsenb.__all__) | set(sparsenb.nb.__all__)
 
 
 def test_there_are_notebooks_and_each_is_in_the_catalog():
@@ -79,7 +79,7 @@ def test_readme_gallery_matches_results():
     assert update_readme(ROOT / "README.md", check=True), "README gallery is stale: run `sparsenb gallery`"
 
 
-PACKAGE_SOURCE = "\n".join(p.read_text() for p in (ROOT / "sparsenb").glob("*.py"))
+PACKAGE_SOURCE = "\n".join(p.read_text() for p in sorted((ROOT / "sparsenb").rglob("*.py")))
 
 
 @pytest.mark.parametrize("stem", sorted(NOTEBOOKS))

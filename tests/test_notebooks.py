@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import needs_files, require_data
-from sparsenb import cli
-from sparsenb.catalog import NOTEBOOKS
-from sparsenb.claims import STATES
+from sparsenb.nb import cli
+from sparsenb.nb.catalog import NOTEBOOKS
+from sparsenb.nb.claims import STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.pruning and the pruning methods (SNIP/GraSP/SynFlow at init, IMP).
+"""Tests for sparsenb.core.pruning and the pruning methods (SNIP/GraSP/SynFlow at init, IMP).
 
 * selection keeps exact counts, globally and per layer;
 * pruning at init hits the exact target, SynFlow follows d^(k/n) round by round
@@ -13,10 +13,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from sparsenb import methods
-from sparsenb.distributions import layer_nnz
-from sparsenb.masks import Masking
+from sparsenb.core.distributions import layer_nnz
+from sparsenb.core.masks import Masking
 from sparsenb.methods.imp import FixedMasks, imp_nnz, iterative_magnitude_pruning
-from sparsenb.pruning import global_topk, layer_collapse, layerwise_topk, magnitude_prune, prune_at_init
+from sparsenb.core.pruning import global_topk, layer_collapse, layerwise_topk, magnitude_prune, prune_at_init
 from sparsenb.train import Trainer
 
 SHAPES = {"0.weight": (16, 8), "2.weight": (12, 16), "4.weight": (4, 12)}  # 128 + 192 + 48 = 368

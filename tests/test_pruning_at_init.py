@@ -1,4 +1,4 @@
-"""Tests for sparsenb.pruning_at_init and the pruning-at-init additions to sparsenb.experiment.
+"""Tests for sparsenb.experiments.pruning_at_init and the pruning-at-init additions to sparsenb.experiments.common.
 
 * method options for snip/grasp/synflow/magnitude_init come from the config, ``options`` override them;
 * ``prune_run`` builds exactly the masks a ``train_run`` with the same arguments trains with;
@@ -13,10 +13,10 @@ matplotlib.use("Agg")
 import pytest
 import torch
 
-from sparsenb import experiment
+from sparsenb.experiments import common as experiment
 from sparsenb.data import TensorData
-from sparsenb.experiment import method_options, prune_run, train_run
-from sparsenb.pruning_at_init import (CRITERIA, collapse_table, max_sparsity_before_collapse,
+from sparsenb.experiments.common import method_options, prune_run, train_run
+from sparsenb.experiments.pruning_at_init import (CRITERIA, collapse_table, max_sparsity_before_collapse,
                                       plot_accuracy_vs_sparsity, plot_collapse_map,
                                       plot_layer_density)
 

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.pruning_theory (Yang et al. 2023's signal-noise patch model).
+"""Tests for sparsenb.experiments.pruning_fraction (Yang et al. 2023's signal-noise patch model).
 
 * the data generator: shapes, the signal patch is exactly y*mu, the noise is orthogonal
   to mu with the stated variance, labels are balanced;
@@ -13,8 +13,8 @@ import pytest
 import torch
 
 from sparsenb.data import TensorData
-from sparsenb.masks import Masking
-from sparsenb.pruning_theory import (PatchNet, log_steps, make_patch_data, mlp_prune_run, neuron_masks,
+from sparsenb.core.masks import Masking
+from sparsenb.experiments.pruning_fraction import (PatchNet, log_steps, make_patch_data, mlp_prune_run, neuron_masks,
                                      signal_noise, train_gd)
 
 
@@ -68,7 +68,7 @@ def test_signal_noise_quantities():
     net = PatchNet(d=3, m=1, q=3.0)
     with torch.no_grad():
         net.weight.copy_(torch.tensor([[[2.0, 1.0, 0.0]], [[-1.0, 0.0, 4.0]]]))
-    from sparsenb.pruning_theory import PatchData
+    from sparsenb.experiments.pruning_fraction import PatchData
     data = PatchData(X=torch.tensor([[[1.0, 0, 0], [0, 1.0, 1.0]], [[-1.0, 0, 0], [0, 2.0, 0.5]]]),
                      y=torch.tensor([1.0, -1.0]), mu=torch.tensor([1.0, 0, 0]))
     out = signal_noise(net, data)
@@ -121,7 +121,7 @@ def test_mlp_prune_run_prunes_hidden_layer_exactly():
 
 
 def test_summarize_sweep():
-    from sparsenb.pruning_theory import summarize_sweep
+    from sparsenb.experiments.pruning_fraction import summarize_sweep
     rows = [{"p": 0.5, "e": 0.2}, {"p": 0.0, "e": 0.4}, {"p": 0.5, "e": 0.4}]
     out = summarize_sweep(rows, ["e"])
     assert [r["p"] for r in out] == [0.0, 0.5] and [r["n"] for r in out] == [1, 2]

@@ -1,4 +1,4 @@
-"""Tests for sparsenb.random_search (Farahani 2024's random search in node space).
+"""Tests for sparsenb.experiments.random_search (Farahani 2024's random search in node space).
 
 * configurations keep exactly round((1-s) h) nodes per hidden layer;
 * node -> weight masks are outer products (hand-checked on a 3-4-2 net);
@@ -13,7 +13,7 @@ from torch import nn
 
 from sparsenb.data import TensorData
 from sparsenb.models import MLP
-from sparsenb.random_search import (compare, epochs_to_fraction, linear_layers, masked_eval, node_masks,
+from sparsenb.experiments.random_search import (compare, epochs_to_fraction, linear_layers, masked_eval, node_masks,
                                     random_search, sample_node_config, search_run, split_validation)
 
 

@@ -4,14 +4,14 @@ import json
 import pytest
 
 import sparsenb as snb
-from sparsenb.record import config_hash, write_json
+from sparsenb.nb.record import config_hash, write_json
 
 
 def test_record_and_claim_write_results_json(tmp_path):
-    run = snb.Run("nbx", "smoke", {"A": 1, "B": [0.9]}, out_dir=tmp_path, fig_dir=tmp_path / "f")
+    run = snb.nb.Run("nbx", "smoke", {"A": 1, "B": [0.9]}, out_dir=tmp_path, fig_dir=tmp_path / "f")
     run.record("set/0.9/test_acc_mean", 0.97)
-    snb.record("n", 3)  # module-level functions act on the active run
-    snb.claim("X beats Y", True, detail="0.97 vs 0.95")
+    snb.nb.record("n", 3)  # module-level functions act on the active run
+    snb.nb.claim("X beats Y", True, detail="0.97 vs 0.95")
     run.claim("X beats Y", False)  # same text replaces, never duplicates
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["notebook"] == "nbx" and data["profile"] == "smoke"
@@ -28,7 +28,7 @@ def test_config_hash_is_order_independent_and_sensitive():
 
 
 def test_non_finite_values_are_refused(tmp_path):
-    run = snb.Run("nbx", "smoke", {}, out_dir=tmp_path)
+    run = snb.nb.Run("nbx", "smoke", {}, out_dir=tmp_path)
     with pytest.raises(ValueError, match="non-finite"):
         run.record("x", float("nan"))
 
@@ -40,14 +40,14 @@ def test_cached_resumes_and_invalidates_on_config_change(tmp_path):
         calls.append(1)
         return {"acc": 0.5}
 
-    run = snb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
+    run = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
     assert run.cached("set/0.9/seed0", work) == {"acc": 0.5}
-    run2 = snb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
+    run2 = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
     assert run2.cached("set/0.9/seed0", work) == {"acc": 0.5}
     assert len(calls) == 1, "a finished unit must be read back, not recomputed"
     done = json.loads((tmp_path / "results.json").read_text())["work"]
     assert done["units"] == 1 and done["units_from_cache"] == 1
-    run3 = snb.Run("nbx", "smoke", {"A": 2}, out_dir=tmp_path)
+    run3 = snb.nb.Run("nbx", "smoke", {"A": 2}, out_dir=tmp_path)
     run3.cached("set/0.9/seed0", work)
     assert len(calls) == 2, "a changed config must not reuse old results"
 
@@ -61,9 +61,9 @@ def test_write_json_is_atomic(tmp_path):
 
 
 def test_resolve_profiles_and_overrides():
-    cfg = snb.catalog.resolve("01_set_rigl", "smoke", {"EPOCHS": 3, "LR": None})
-    assert cfg.EPOCHS == 3 and cfg.LR == snb.catalog.NOTEBOOKS["01_set_rigl"].profiles["smoke"]["LR"]
+    cfg = snb.nb.catalog.resolve("01_set_rigl", "smoke", {"EPOCHS": 3, "LR": None})
+    assert cfg.EPOCHS == 3 and cfg.LR == snb.nb.catalog.NOTEBOOKS["01_set_rigl"].profiles["smoke"]["LR"]
     with pytest.raises(ValueError, match="unknown PROFILE"):
-        snb.catalog.resolve("01_set_rigl", "huge")
+        snb.nb.catalog.resolve("01_set_rigl", "huge")
     with pytest.raises(ValueError, match="unknown parameter"):
-        snb.catalog.resolve("01_set_rigl", "smoke", {"EPOCH": 3})
+        snb.nb.catalog.resolve("01_set_rigl", "smoke", {"EPOCH": 3})

@@ -8,10 +8,10 @@ from torch import nn
 
 import sparsenb as snb
 from sparsenb import methods
-from sparsenb.convnext import ConvNeXtSmall, build_variant
+from sparsenb.models.convnext import ConvNeXtSmall, build_variant
 from sparsenb.layers.large_kernel import LargeKernelDW
 from sparsenb.methods.slak import SLaK, cosine_prune_rate, magnitude_drop
-from sparsenb.slak_experiment import (effective_receptive_field, erf_area_ratio, erf_centre, parameter_counts,
+from sparsenb.experiments.slak import (effective_receptive_field, erf_area_ratio, erf_centre, parameter_counts,
                                       slak_run)
 
 
@@ -226,7 +226,7 @@ def test_erf_area_ratio_by_hand():
 # ------------------------------------------------------------------- driver
 def test_slak_run_on_digits_is_exactly_sparse_and_reports_everything():
     data = snb.data.load("digits").subset(256, 128, seed=0)
-    cfg = snb.catalog.resolve("12_slak", "smoke", dict(EPOCHS=2, ERF_IMAGES=8))  # 8 steps, updates every 5
+    cfg = snb.nb.catalog.resolve("12_slak", "smoke", dict(EPOCHS=2, ERF_IMAGES=8))  # 8 steps, updates every 5
     r = slak_run(data, cfg, "slak", seed=0, device="cpu", progress=False)
     assert r["density"] == pytest.approx(0.6, abs=1e-4)
     assert r["params"]["nonzero_weights"] == round(0.6 * r["params"]["weights"])

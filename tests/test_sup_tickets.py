@@ -7,10 +7,11 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from sparsenb import catalog, data as snb_data
-from sparsenb.masks import Masking
+from sparsenb.nb import catalog
+from sparsenb import data as snb_data
+from sparsenb.core.masks import Masking
 from sparsenb.methods import sup_tickets as st
-from sparsenb import sup_tickets_experiment as ste
+from sparsenb.experiments import sup_tickets as ste
 
 
 # ----------------------------------------------------------------- schedule

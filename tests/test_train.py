@@ -126,7 +126,7 @@ def test_epochs_must_be_positive():
 
 
 def test_resume_with_augmentation_is_bit_identical(tmp_path):
-    from sparsenb.augment import RandomCropFlip
+    from sparsenb.train.augment import RandomCropFlip
 
     g = torch.Generator().manual_seed(0)
     X = torch.randn(64, 1, 8, 8, generator=g)

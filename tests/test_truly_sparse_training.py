@@ -1,11 +1,11 @@
-"""Tests of sparsenb.truly_sparse_training (fast: tiny data and nets)."""
+"""Tests of sparsenb.experiments.truly_sparse (fast: tiny data and nets)."""
 import math
 
 import pytest
 import torch
 
 from sparsenb.data import TensorData
-from sparsenb.truly_sparse_training import (dense_equivalent_bytes, er_layer_nnz, scaling_sweep,
+from sparsenb.experiments.truly_sparse import (dense_equivalent_bytes, er_layer_nnz, scaling_sweep,
                                             train_masked_set, train_truly_sparse)
 
 
@@ -79,7 +79,7 @@ def test_scaling_sweep_rows_and_cap():
 
 def test_masked_twin_mask_is_not_correlated_with_the_init():
     """The kept first-layer weights of the masked twin look like a uniform sample of the init."""
-    import sparsenb.truly_sparse_training as tst
+    import sparsenb.experiments.truly_sparse as tst
     from sparsenb import methods
     from sparsenb.models import MLP
     from sparsenb.train import set_seed
@@ -116,7 +116,7 @@ def test_removed_neurons_stay_removed():
 
 
 def test_remove_neurons_drops_in_and_out_connections():
-    from sparsenb.truly_sparse_training import build_truly_sparse, remove_neurons
+    from sparsenb.experiments.truly_sparse import build_truly_sparse, remove_neurons
     m = build_truly_sparse([10, 30, 30, 3], dict(EPSILON=5), seed=0)
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     m(torch.randn(4, 10)).sum().backward()
@@ -133,7 +133,7 @@ def test_remove_neurons_drops_in_and_out_connections():
 
 
 def test_regrow_alive_only_between_present_neurons_and_keeps_budget():
-    from sparsenb.truly_sparse_training import build_truly_sparse, regrow_alive, remove_neurons
+    from sparsenb.experiments.truly_sparse import build_truly_sparse, regrow_alive, remove_neurons
     m = build_truly_sparse([10, 30, 30, 3], dict(EPSILON=5), seed=0)
     opt = torch.optim.SGD(m.parameters(), lr=0.1, momentum=0.9)
     m(torch.randn(4, 10)).sum().backward()

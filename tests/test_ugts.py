@@ -1,5 +1,5 @@
 """Tests for the UGTs / edge-popup score layers (sparsenb.layers.scores), the GNN models
-(sparsenb.gnn) and the training scheme (sparsenb.ugts_experiment).
+(sparsenb.models.gnn) and the training scheme (sparsenb.experiments.ugts).
 
 Hand-computed cases: the global vs layerwise masks of fixed scores, the gradual schedule, the
 straight-through gradient. Properties: exact nnz at any sparsity, pruned effective weights
@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.nn import functional as F
 
-from sparsenb.data_graphs import GraphData
-from sparsenb.gnn import GNN, sparse_features
+from sparsenb.data.graphs import GraphData
+from sparsenb.models.gnn import GNN, sparse_features
 from sparsenb.layers.scores import Popup, gradual_sparsity, scorable_parameters
-from sparsenb.masks import topk_mask
-from sparsenb.ugts_experiment import best_by_validation, expected_nnz, pick, summarize_runs, ugts_run
+from sparsenb.core.masks import topk_mask
+from sparsenb.experiments.ugts import best_by_validation, expected_nnz, pick, summarize_runs, ugts_run
 
 
 def two_layer(a_scores, b_scores):
@@ -323,7 +323,7 @@ def _claims_cfg(**kw):
 
 
 def test_ugts_claims_name_the_graph_and_use_the_four_states():
-    from sparsenb.ugts_experiment import ugts_claims
+    from sparsenb.experiments.ugts import ugts_claims
     summary = [_row("dense", "gcn", 0.0, 0.70), _row("ugts", "gcn", 0.5, 0.695, val=0.6), _row("ugts", "gcn", 0.9, 0.60, val=0.5),
                _row("edgepopup", "gcn", 0.5, 0.5), _row("edgepopup", "gcn", 0.9, 0.55),
                _row("dense", "gat", 0.0, 0.70), _row("ugts", "gat", 0.9, 0.65), _row("edgepopup", "gat", 0.9, 0.40)]

@@ -27,7 +27,7 @@ What is scored (decided here, following the UGTs code, which replaces these and 
 by score layers): every ``weight`` of a ``torch.nn.Linear`` or ``torch_geometric`` ``Linear``
 (the ``lin`` of ``GCNConv`` and ``GATConv``, the MLP inside ``GINConv``) and the attention
 vectors ``att_src`` / ``att_dst`` of ``GATConv``. Biases and normalisation parameters are not
-scored (the models in :mod:`sparsenb.gnn` have none in popup mode).
+scored (the models in :mod:`sparsenb.models.gnn` have none in popup mode).
 
 Mask semantics: a bool mask per scored tensor, 1 = kept; the effective weight is exactly
 ``W * mask``, so a pruned weight is exactly zero in every forward pass. The frozen weights
@@ -46,7 +46,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from ..masks import topk_mask
+from ..core.masks import topk_mask
 
 __all__ = ["Popup", "ScoredWeight", "scorable_parameters", "gradual_sparsity", "kaiming_uniform_",
            "signed_constant_"]
@@ -135,7 +135,7 @@ class Popup:
 
     Args:
         model: any module; its :func:`scorable_parameters` get scores (GCN/GAT/GIN of
-            :mod:`sparsenb.gnn`, or any model with ``nn.Linear`` layers).
+            :mod:`sparsenb.models.gnn`, or any model with ``nn.Linear`` layers).
         sparsity: fraction of scored weights that are pruned, in [0, 1).
         scope: ``"global"`` (UGTs: one threshold over all layers' scores) or ``"layerwise"``
             (edge-popup: every scored tensor keeps the top ``1 - sparsity`` of its own scores).

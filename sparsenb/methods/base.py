@@ -6,9 +6,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz, ON_EMPTY
-from .. import seeding
-from ..masks import Masking, resolve_dense
+from ..core.distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz, ON_EMPTY
+from ..core import seeding
+from ..core.masks import Masking, resolve_dense
 
 METHODS: dict[str, type["Method"]] = {}
 
@@ -72,7 +72,7 @@ class Method:
 
     ``step`` counts optimizer steps from 0 (the step about to be / just taken);
     ``epoch`` counts from 0. Random choices use ``self.generator`` (seeded from
-    ``seed`` through :mod:`sparsenb.seeding`, so it never replays ``torch.manual_seed(seed)``), saved by ``state_dict`` so that a resumed run is bit-identical.
+    ``seed`` through :mod:`sparsenb.core.seeding`, so it never replays ``torch.manual_seed(seed)``), saved by ``state_dict`` so that a resumed run is bit-identical.
 
     Args:
         sparsity: global fraction of pruned weights, in [0, 1).

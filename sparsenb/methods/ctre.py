@@ -70,7 +70,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from ..masks import Masking, magnitude_drop as masks_magnitude_drop
+from ..core.masks import Masking, magnitude_drop as masks_magnitude_drop
 from .base import Method, register
 
 __all__ = ["cosine_similarity", "SimilarityAccumulator", "activation_similarity", "magnitude_drop",

@@ -4,9 +4,9 @@ Xiao, Wu, Zhang, Liu, Pechenizkiy, Mocanu, Mocanu (2022), "Dynamic Sparse Networ
 Series Classification: Learning What to 'See'", NeurIPS 2022; defaults from the official code
 (QiaoXiao7282/DSN, ``sparselearning/core_kernel.py`` and ``trainer_DSN.py``).
 
-The sparse weights are those of the wide convs of :class:`sparsenb.dsn.DSNNet`; each conv's
+The sparse weights are those of the wide convs of :class:`sparsenb.models.dsn.DSNNet`; each conv's
 output channels form groups ``g`` with a *region* ``R_g`` (taps ``0 .. w_g - 1``, see
-:meth:`sparsenb.dsn.WindowedConv1d.region`). Mask semantics: 1 = kept; the mask of group
+:meth:`sparsenb.models.dsn.WindowedConv1d.region`). Mask semantics: 1 = kept; the mask of group
 ``g`` is a subset of ``R_g`` at all times, so weights outside the windows are exactly zero
 after every optimizer step and are never regrown. Bottlenecks, head and batch norm are dense.
 
@@ -35,8 +35,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..dsn import WindowedConv1d, windowed_convs
-from ..masks import Masking
+from ..models.dsn import WindowedConv1d, windowed_convs
+from ..core.masks import Masking
 from .base import Method, register
 from .rigl import cosine_drop_fraction
 
@@ -100,7 +100,7 @@ class DSN(Method):
         fix: never update the masks (static sparse baseline).
         seed: seed of the method's generator (masks and regrowth positions).
 
-    ``init_masks(model)`` needs a model with :class:`~sparsenb.dsn.WindowedConv1d` layers.
+    ``init_masks(model)`` needs a model with :class:`~sparsenb.models.dsn.WindowedConv1d` layers.
     """
 
     def __init__(self, sparsity: float = 0.8, alpha: float = 0.5, update_every: int = 5, t_end: float = 0.8,
@@ -124,7 +124,7 @@ class DSN(Method):
     def init_masks(self, model: nn.Module, data: Any = None) -> Masking:
         self.convs = windowed_convs(model)
         if not self.convs:
-            raise ValueError("DSN needs a model with WindowedConv1d layers, e.g. sparsenb.dsn.DSNNet")
+            raise ValueError("DSN needs a model with WindowedConv1d layers, e.g. sparsenb.models.dsn.DSNNet")
         masks = Masking(model, names=list(self.convs))
         for name, conv in self.convs.items():
             new = torch.zeros_like(conv.weight, dtype=torch.bool)

@@ -27,11 +27,11 @@ One sparse training run yields ``M`` sparse subnetworks ("free tickets"):
 Regular updates are counted from each phase's start and skipped in a phase's last
 ``delta_t`` steps, so a ticket never ends right after half of its weights were
 regrown at zero. Grown weights start at zero (``grow="zero"``) and their optimizer
-moments are reset (see :mod:`sparsenb.masks`). Mask semantics: 1 = kept; pruned
+moments are reset (see :mod:`sparsenb.core.masks`). Mask semantics: 1 = kept; pruned
 weights are exactly zero after every optimizer step; per-layer nnz never changes.
 
 Ensemble prediction: average the tickets' softmax outputs
-(:func:`sparsenb.calibration.ensemble_probs`).
+(:func:`sparsenb.train.calibration.ensemble_probs`).
 """
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..masks import Masking
+from ..core.masks import Masking
 from .base import Method, register
 from .rigl import rigl_masks
 from .set import random_grow

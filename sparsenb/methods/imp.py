@@ -39,8 +39,8 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from ..masks import Masking
-from ..pruning import layerwise_topk, magnitude_prune
+from ..core.masks import Masking
+from ..core.pruning import layerwise_topk, magnitude_prune
 from .base import Method, register
 
 __all__ = ["iterative_magnitude_pruning", "imp_nnz", "FixedMasks", "magnitude_prune", "CONTROLS"]

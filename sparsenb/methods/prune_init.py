@@ -12,8 +12,8 @@
 * ``magnitude_init``: keep the largest ``|theta|`` at initialisation (the
   baseline of the papers above).
 
-The equations are in :mod:`sparsenb.criteria`, selection and schedule in
-:func:`sparsenb.pruning.prune_at_init`. All of them select globally by
+The equations are in :mod:`sparsenb.core.criteria`, selection and schedule in
+:func:`sparsenb.core.pruning.prune_at_init`. All of them select globally by
 default (``scope="global"``, as in the papers); ``scope="layerwise"`` uses the
 per-layer counts of ``distribution``. After ``init_masks`` the masks never change.
 
@@ -28,8 +28,8 @@ from typing import Any, Sequence
 
 from torch import nn
 
-from ..masks import Masking
-from ..pruning import prune_at_init
+from ..core.masks import Masking
+from ..core.pruning import prune_at_init
 from .base import Method, register
 
 

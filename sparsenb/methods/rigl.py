@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from ..masks import Masking
+from ..core.masks import Masking
 from .base import Method, register
 
 

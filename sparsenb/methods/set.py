@@ -13,7 +13,7 @@ At the end of every training epoch but the last, for every sparse layer:
    the currently absent ones, so the layer's nnz is unchanged.
 
 New weights get a fresh random value (``grow="init"``, the paper's choice) or
-zero (``grow="zero"``); their optimizer moments are reset (see :mod:`sparsenb.masks`).
+zero (``grow="zero"``); their optimizer moments are reset (see :mod:`sparsenb.core.masks`).
 The initial topology is Erdős–Rényi in the paper (``distribution="er"``); ERK
 gives the same densities for MLPs.
 """
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..masks import Masking
+from ..core.masks import Masking
 from .base import Method, register
 
 

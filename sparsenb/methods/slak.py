@@ -18,7 +18,7 @@ The scheme, as in the authors' code (``--sparse_init snip --prune magnitude --gr
   remove the ``k = ceil(p(t) * n_l)`` kept weights of smallest ``|w|`` and grow ``k``
   connections chosen uniformly at random among the absent ones (a just-removed one may come
   back); new connections start at zero and their optimizer moments are reset (see
-  :mod:`sparsenb.masks`), while a just-removed weight that is drawn again keeps its value, as
+  :mod:`sparsenb.core.masks`), while a just-removed weight that is drawn again keeps its value, as
   in the authors' code (there the weights are zeroed only after growth). The nnz of every
   layer is unchanged.
 
@@ -34,8 +34,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..masks import Masking, magnitude_drop
-from ..pruning import prune_at_init
+from ..core.masks import Masking, magnitude_drop
+from ..core.pruning import prune_at_init
 from .base import Method, register
 from .rigl import cosine_drop_fraction
 from .set import random_grow

@@ -31,7 +31,7 @@ the averaged network carried to the next cycle is the *pruned* superposition
 ``θ̄_k = (θ_0 + … + θ_k) / (k + 1)`` instead and prunes only a copy.
 
 Mask semantics: 1 = kept; in the trained network pruned weights are exactly
-zero after every optimizer step (the :class:`~sparsenb.masks.Masking` hooks);
+zero after every optimizer step (the :class:`~sparsenb.core.masks.Masking` hooks);
 the superposed network has its own mask buffers, equal to ``w != 0`` support of
 the pruned average.
 """
@@ -43,7 +43,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from ..masks import Masking, topk_mask
+from ..core.masks import Masking, topk_mask
 from .rigl import rigl_masks
 
 __all__ = ["split_epochs", "triangular_lr", "reexplore_", "float_state", "superpose_", "magnitude_prune_",

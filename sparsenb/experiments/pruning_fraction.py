@@ -1,0 +1,353 @@
+"""How the pruning fraction changes what a two-layer network learns: signal or noise.
+
+Yang, Liang, Guo, Wu, Wang (2023), "Theoretical Characterization of How Neural
+Network Pruning Affects its Generalization", ICLR 2023, arXiv:2301.00335
+(journal version: "Random Pruning Over-parameterized Neural Networks Can Improve
+Generalization: A Training Dynamics Analysis", JMLR 26(84), 2025). The data
+model and the network are those of Cao, Chen, Belkin, Gu (2022), "Benign
+Overfitting in Two-layer Convolutional Neural Networks", NeurIPS, with a random
+pruning mask on the first layer drawn at initialisation.
+
+Data (one example, two patches of dimension ``d``)::
+
+    y ~ Uniform{-1, +1},   x = (x^(1), x^(2)) = (y * mu, xi),
+    mu = ||mu|| * e_1                              (the signal sits on input coordinate 1)
+    xi ~ N(0, sigma_p^2 * (I - e_1 e_1^T))         (Gaussian noise orthogonal to the signal)
+
+Network (2m neurons, ``m`` per class ``j`` in {+1, -1}; the second layer is fixed)::
+
+    f(W, x)    = F_{+1}(W_{+1}, x) - F_{-1}(W_{-1}, x)
+    F_j(W_j, x) = (1/m) sum_{r=1..m} sum_{k=1,2} sigma(<w_{j,r} (.) M_{j,r}, x^(k)>)
+    sigma(z)   = max(0, z)^q                        (polynomial ReLU, q > 2 in Cao et al.)
+
+``M_{j,r}`` in {0,1}^d is the pruning mask of neuron (j, r): it keeps exactly
+``round((1 - p) d)`` input coordinates chosen uniformly at random (``p`` = the
+pruning fraction), so a neuron sees the signal only if it keeps coordinate 1
+(probability 1 - p) and sees noise of squared norm ~ (1 - p) sigma_p^2 d.
+
+Training: ``w_{j,r}^(0) ~ N(0, sigma_0^2 I)``, full-batch gradient descent with
+step size ``eta`` on the logistic loss::
+
+    L_S(W) = (1/n) sum_i log(1 + exp(-y_i f(W, x_i)))
+
+with the mask attached to the optimizer (pruned weights stay exactly zero).
+
+Signal-noise decomposition tracked during training (Cao et al. 2022)::
+
+    signal learning     gamma_{j,r}   = <w_{j,r} (.) M_{j,r}, mu>
+    noise memorization  rho_{j,r,i}   = <w_{j,r} (.) M_{j,r}, xi_i>
+
+The paper's claims: below a threshold on ``p``, gradient descent drives the
+training loss to zero and the test error is small -- and the bound improves as
+``p`` grows (pruning removes noise from each neuron while neurons that keep the
+signal coordinate keep all of it); at a large ``p``, the training loss still
+goes to zero (the network memorizes noise) but the test error is no better than
+random guessing (almost no neuron keeps the signal).
+
+:func:`mlp_prune_run` is the real-data check: an MLP whose hidden layer is
+randomly pruned at initialisation with fraction ``p`` and then trained.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..data.registry import TensorData
+from ..core.masks import Masking, topk_mask
+from ..methods.imp import FixedMasks
+from ..models.classic import MLP
+from ..core import seeding
+from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+
+__all__ = ["PatchData", "make_patch_data", "PatchNet", "neuron_masks", "signal_noise", "log_steps", "train_gd",
+           "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep"]
+
+
+@dataclass
+class PatchData:
+    """Examples of the signal-noise patch model.
+
+    X: float (n, 2, d): patch 0 is ``y * mu``, patch 1 is the noise ``xi``.
+    y: float (n,) in {-1, +1}.
+    mu: float (d,), the signal vector ``||mu|| e_1``.
+    """
+
+    X: torch.Tensor
+    y: torch.Tensor
+    mu: torch.Tensor
+
+    @property
+    def xi(self) -> torch.Tensor:
+        return self.X[:, 1]
+
+
+def make_patch_data(n: int, d: int, mu_norm: float, sigma_p: float,
+                    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> PatchData:
+    """``n`` examples ``x = (y mu, xi)``, ``mu = mu_norm e_1``, ``xi ~ N(0, sigma_p^2 (I - e_1 e_1^T))``."""
+    if d < 2 or n < 1:
+        raise ValueError(f"need n >= 1 and d >= 2, got n={n}, d={d}")
+    y = torch.randint(0, 2, (n,), generator=generator).to(dtype) * 2 - 1
+    mu = torch.zeros(d, dtype=dtype)
+    mu[0] = mu_norm
+    xi = torch.randn(n, d, generator=generator, dtype=dtype) * sigma_p
+    xi[:, 0] = 0.0  # project out the signal direction
+    X = torch.stack([y[:, None] * mu, xi], dim=1)
+    return PatchData(X, y, mu)
+
+
+class PatchNet(nn.Module):
+    """The two-layer network ``f(W, x) = F_{+1} - F_{-1}`` of the module docstring.
+
+    ``weight`` has shape ``(2, m, d)``: ``weight[0]`` are the ``m`` neurons of class +1,
+    ``weight[1]`` those of class -1. The fixed second layer is ``+-1/m``. Prune it
+    with ``Masking(net, names=["weight"])``; the mask is applied to the weights.
+    Input ``(N, 2, d)``; output ``(N,)`` real scores (the predicted label is the sign).
+    """
+
+    def __init__(self, d: int, m: int, q: float = 3.0, sigma_0: float = 0.01,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.d, self.m, self.q = d, m, q
+        self.weight = nn.Parameter(torch.randn(2, m, d, generator=generator) * sigma_0)
+
+    def activation(self, z: torch.Tensor) -> torch.Tensor:
+        return F.relu(z).pow(self.q)
+
+    def preactivations(self, X: torch.Tensor) -> torch.Tensor:
+        """``<w_{j,r}, x_i^(k)>`` as ``(N, 2 patches, 2 classes, m)``."""
+        return torch.einsum("nkd,jrd->nkjr", X, self.weight)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        F_j = self.activation(self.preactivations(X)).sum(dim=(1, 3)) / self.m  # (N, 2)
+        return F_j[:, 0] - F_j[:, 1]
+
+
+def neuron_masks(d: int, m: int, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Bool ``(2, m, d)``: every neuron keeps exactly ``round((1 - p) d)`` random input coordinates."""
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"pruning fraction p must be in [0, 1), got {p}")
+    keep = round((1.0 - p) * d)
+    if keep < 1:
+        raise ValueError(f"p={p} keeps no input coordinate of d={d}")
+    scores = torch.rand(2 * m, d, generator=generator)
+    return torch.stack([topk_mask(s, keep) for s in scores]).view(2, m, d)
+
+
+@torch.no_grad()
+def signal_noise(net: PatchNet, data: PatchData) -> dict[str, float]:
+    """Signal learning and noise memorization of the (masked) weights.
+
+    ``signal_max`` = max_{j,r} |<w_{j,r}, mu>|, ``signal_mean`` = mean_{j,r} |<w_{j,r}, mu>|;
+    ``noise_max`` = mean_i max_r |<w_{y_i,r}, xi_i>| (how strongly each training example's
+    noise is memorized by the neurons of its own class), ``noise_mean`` = mean_{i,r} of the same.
+    """
+    w = net.weight
+    sig = (w @ data.mu).abs()  # (2, m)
+    rho = torch.einsum("nd,jrd->njr", data.xi, w).abs()  # (n, 2, m)
+    own = torch.where(data.y[:, None] > 0, rho[:, 0], rho[:, 1])  # (n, m): neurons of class y_i
+    return {"signal_max": float(sig.max()), "signal_mean": float(sig.mean()),
+            "noise_max": float(own.max(dim=1).values.mean()), "noise_mean": float(own.mean())}
+
+
+@torch.no_grad()
+def _error(net: PatchNet, data: PatchData) -> float:
+    return float((data.y * net(data.X) <= 0).float().mean())
+
+
+def log_steps(steps: int, points: int) -> set[int]:
+    """Step 0, ``steps`` and about ``points`` log-spaced steps in between (the dynamics are fast early)."""
+    if steps < 0 or points < 1:
+        raise ValueError(f"need steps >= 0 and points >= 1, got {steps}, {points}")
+    grid = {0, steps}
+    if steps > 0:
+        grid |= {round(steps ** (i / points)) for i in range(points + 1)}
+    return grid
+
+
+def train_gd(p: float, seed: int, d: int, n: int, m: int, mu_norm: float, sigma_p: float, sigma_0: float,
+             q: float, eta: float, steps: int, n_test: int = 2000, log_points: int = 40) -> dict[str, Any]:
+    """Draw data, a network and a pruning mask (all from ``seed``); run full-batch GD; return a summary.
+
+    Returns ``p``, ``seed``, final ``train_loss``, ``train_err``, ``test_err``, the signal/noise
+    quantities of :func:`signal_noise`, ``density`` (kept fraction of first-layer weights),
+    ``signal_neurons`` (neurons whose mask keeps the signal coordinate, out of 2m),
+    ``history`` (rows at step 0 and ~``log_points`` log-spaced steps up to ``steps``) and ``seconds``.
+    """
+    t0 = time.perf_counter()
+    gen = torch.Generator().manual_seed(seed)
+    train = make_patch_data(n, d, mu_norm, sigma_p, gen)
+    test = make_patch_data(n_test, d, mu_norm, sigma_p, gen)
+    net = PatchNet(d, m, q, sigma_0, gen)
+    masks = Masking(net, names=["weight"])
+    masks.update("weight", neuron_masks(d, m, p, gen))
+    opt = torch.optim.SGD(net.parameters(), lr=eta)  # plain full-batch gradient descent
+    masks.attach(opt)
+    history: list[dict] = []
+    log_at = log_steps(steps, log_points)
+
+    def log(step: int, loss: float) -> None:
+        history.append({"step": step, "train_loss": loss, "train_err": _error(net, train),
+                        "test_err": _error(net, test), **signal_noise(net, train)})
+
+    for step in range(steps + 1):
+        opt.zero_grad(set_to_none=True)
+        loss = F.softplus(-train.y * net(train.X)).mean()
+        if not math.isfinite(float(loss.detach())):
+            raise FloatingPointError(f"loss became {float(loss.detach())} at step {step} (p={p}, eta={eta}): lower eta")
+        if step in log_at:
+            log(step, float(loss.detach()))
+        if step == steps:
+            break
+        loss.backward()
+        opt.step()
+    last = history[-1]
+    return {"p": p, "seed": seed, **{k: v for k, v in last.items() if k != "step"},
+            "density": masks.density(), "signal_neurons": int(masks["weight"][..., 0].sum()),
+            "history": history, "seconds": time.perf_counter() - t0}
+
+
+def mlp_prune_run(data: TensorData, p: float, seed: int, hidden: int, epochs: int, lr: float,
+                  batch_size: int, momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "cosine",
+                  device: str = "auto", progress: bool = False) -> dict[str, Any]:
+    """One-hidden-layer MLP ``in -> hidden -> classes``; the hidden layer keeps exactly
+    ``round((1 - p) * numel)`` random weights (pruned at initialisation, fixed), the output
+    layer stays dense, as the theory's fixed second layer is not pruned. SGD with momentum.
+
+    Returns ``p``, ``seed``, ``test_acc``, ``test_loss``, ``train_loss``, ``train_acc`` (final
+    epoch), ``density`` (of the hidden layer), ``history`` and ``seconds``.
+    """
+    set_seed(seed)
+    t0 = time.perf_counter()
+    in_features = math.prod(data.input_shape)
+    model = MLP(in_features, (hidden,), data.num_classes)
+    masks = Masking(model, names=["1.weight"])
+    gen = seeding.generator(seed, "mask")  # not torch.Generator().manual_seed(seed): that replays the init
+    masks.set_random({"1.weight": round((1.0 - p) * masks["1.weight"].numel())}, generator=gen)
+    opt = make_optimizer(model, "sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = make_scheduler(opt, schedule, epochs)
+    train_loader, test_loader = data.loaders(batch_size, seed=seed)
+    trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=epochs, scheduler=sched,
+                      device=device, progress=progress)
+    history = trainer.fit(train_loader, test_loader)
+    last = history[-1]
+    return {"p": p, "seed": seed, "test_acc": last["test_acc"], "test_loss": last["test_loss"],
+            "train_loss": last["train_loss"], "train_acc": last["train_acc"], "density": masks.density(),
+            "history": history, "seconds": time.perf_counter() - t0}
+
+
+def summarize_sweep(rows: Sequence[Mapping], keys: Sequence[str]) -> list[dict]:
+    """Per pruning fraction (ascending): ``{"p", "n", "<key>_mean", "<key>_std", "<key>_max"}`` over seeds
+    (sample std; 0 for one seed)."""
+    out = []
+    for p in sorted({float(r["p"]) for r in rows}):
+        group = [r for r in rows if float(r["p"]) == p]
+        row: dict[str, Any] = {"p": p, "n": len(group)}
+        for key in keys:
+            v = torch.tensor([float(r[key]) for r in group], dtype=torch.float64)
+            row.update({f"{key}_mean": float(v.mean()), f"{key}_std": float(v.std()) if len(v) > 1 else 0.0,
+                        f"{key}_max": float(v.max())})
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------- figures
+def _by_p(rows: Sequence[Mapping], key: str) -> tuple[list[float], list[list[float]]]:
+    ps = sorted({float(r["p"]) for r in rows})
+    return ps, [[float(r[key]) for r in rows if float(r["p"]) == p] for p in ps]
+
+
+def plot_sweep(rows: Sequence[Mapping], chance: float = 0.5, loss_tol: float | None = None, title: str = ""):
+    """Left: test error vs pruning fraction (seeds as dots, mean ± std). Right: final training loss
+    on a log scale (seeds as dots, losses below 1e-12 drawn at 1e-12; the line is the *largest* loss
+    over seeds, the quantity a "loss goes to 0 in every run" criterion checks; ``loss_tol`` dashed).
+
+    ``rows``: results of :func:`train_gd` (keys ``p``, ``test_err``, ``train_loss``).
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    ps, errs = _by_p(rows, "test_err")
+    for p, v in zip(ps, errs):
+        axes[0].scatter([p] * len(v), v, s=10, color="0.6", zorder=1)
+    axes[0].errorbar(ps, [np.mean(v) for v in errs], yerr=[np.std(v) for v in errs], marker="o", capsize=3,
+                     color="C0", zorder=2, label="mean ± std over seeds (dots: seeds)")
+    axes[0].axhline(chance, color="C3", ls="--", lw=1, label="random guessing")
+    axes[0].set(xlabel="pruning fraction p", ylabel="test error", ylim=(-0.02, 0.68), title="test error")
+    axes[0].legend(fontsize=8, loc="upper left")
+    floor = 1e-12
+    ps, losses = _by_p(rows, "train_loss")
+    for p, v in zip(ps, losses):
+        axes[1].scatter([p] * len(v), np.maximum(v, floor), s=10, color="0.6", zorder=1)
+    axes[1].plot(ps, [max(max(v), floor) for v in losses], marker="o", color="C0", zorder=2, label="max over seeds")
+    if loss_tol is not None:
+        axes[1].axhline(loss_tol, color="C3", ls="--", lw=1, label=f"tolerance {loss_tol:g}")
+    axes[1].set(xlabel="pruning fraction p", ylabel="final training loss", yscale="log",
+                title=f"final training loss (log scale, floor {floor:g}); initial loss ln 2")
+    axes[1].legend(fontsize=8, loc="upper left")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_dynamics(histories: Mapping[str, Sequence[Mapping]]):
+    """Signal learning ``max |<w, mu>|`` vs noise memorization ``mean_i max_r |<w, xi_i>|`` over GD steps,
+    one panel per labelled run (e.g. a small, a moderate and a large pruning fraction)."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3.6), sharey=True, squeeze=False)
+    for ax, (label, h) in zip(axes[0], histories.items()):
+        steps = [max(r["step"], 1) for r in h]
+        ax.plot(steps, [r["signal_max"] for r in h], color="C0", label=r"signal  $\max_{j,r}|\langle w_{j,r},\mu\rangle|$")
+        ax.plot(steps, [r["noise_max"] for r in h], color="C3", ls="--",
+                label=r"noise  $\mathrm{mean}_i \max_r|\langle w_{y_i,r},\xi_i\rangle|$")
+        ax2 = ax.twinx()
+        ax2.plot(steps, [r["train_loss"] for r in h], color="0.5", lw=1, ls=":")
+        ax.plot([], [], color="0.5", lw=1, ls=":", label="training loss (right axis)")
+        ax2.set_ylim(0, 0.75)
+        if ax is axes[0][-1]:
+            ax2.set_ylabel("training loss (dotted)")
+        else:
+            ax2.set_yticklabels([])
+        ax.set_xscale("log")
+        ax.set(xlabel="gradient-descent step (step 0 shown at 1)", title=f"{label}; test error {h[-1]['test_err']:.2f}")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("inner product")
+    axes[0][0].legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_mlp_sweep(rows: Sequence[Mapping], title: str = ""):
+    """Real-data check: test accuracy and final training loss vs the hidden layer's pruning fraction."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, key, label, scale in ((axes[0], "test_acc", "test accuracy (%)", 100.0),
+                                  (axes[1], "train_loss", "final training loss", 1.0)):
+        ps, vals = _by_p(rows, key)
+        vals = [[scale * x for x in v] for v in vals]
+        for p, v in zip(ps, vals):
+            ax.scatter([p] * len(v), v, s=10, color="0.6", zorder=1)
+        ax.errorbar(ps, [np.mean(v) for v in vals], yerr=[np.std(v) for v in vals], marker="o", capsize=3, zorder=2)
+        ax.set(xlabel="pruning fraction p of the hidden layer", ylabel=label)
+        ax.grid(alpha=0.3)
+    if 0.0 in ps:
+        axes[0].axhline(100 * np.mean([r["test_acc"] for r in rows if float(r["p"]) == 0.0]), color="k", ls="--",
+                        lw=1, label="dense (p = 0)")
+        axes[0].legend(fontsize=8)
+    axes[1].set_yscale("log")
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

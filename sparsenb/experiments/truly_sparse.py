@@ -1,0 +1,474 @@
+"""Training drivers for truly sparse MLPs (SET evolution, importance pruning) and their masked twins.
+
+Curci, Mocanu, Pechenizkiy (2021), "Truly Sparse Neural Networks at Scale",
+arXiv:2102.01732. The layers live in :mod:`sparsenb.layers.truly_sparse`; this
+module runs experiments with them:
+
+* :func:`train_truly_sparse`: a :class:`~sparsenb.layers.truly_sparse.TrulySparseMLP`
+  (ER topology, ``nnz_l = epsilon * (n_l + n_{l+1})``) trained with SGD; at the end
+  of every epoch but the last: importance pruning when
+  :func:`~sparsenb.layers.truly_sparse.should_prune` holds (neurons with
+  ``I_i = sum_j |W_ij| <= percentile_q(I)`` lose all incoming connections), then
+  SET evolution (drop the fraction ``zeta`` closest to zero, regrow as many at random);
+* :func:`train_masked_set`: the same MLP as dense ``nn.Linear`` layers with
+  :class:`sparsenb.Masking` masks, trained by :class:`sparsenb.Trainer` with
+  :class:`sparsenb.methods.set.SET` at the same per-layer densities (``"er"``
+  distribution at the truly sparse network's global density), for a one-to-one comparison;
+* :func:`scaling_sweep`: forward+backward time and memory of one square layer vs width
+  for dense, masked-dense and truly sparse layers;
+* :func:`dense_equivalent_bytes`, :func:`peak_rss_mb`: memory bookkeeping.
+
+Config keys read (``cfg`` is a dict, e.g. a resolved :mod:`sparsenb.nb.catalog` profile):
+``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS``, ``BATCH_SIZE``, ``LR``,
+``MOMENTUM``, ``WEIGHT_DECAY``, ``OPTIMIZER`` ("sgd"), ``SCHEDULE`` ("constant"),
+``ACTIVATION`` ("relu" | "allrelu"), ``ALPHA`` (0.6), ``DROPOUT`` (0), ``INIT`` ("linear" | "he_uniform" | "he_sparse": He-uniform
+rescaled to the mean sparse fan-in ``nnz / n_out``, so that very sparse wide layers do not start
+with vanishing activations; regrown SET weights still use the layer's own ``init_bound``),
+``TEST_BATCH_SIZE`` (1000),
+``EVOLVE_LAST`` (False: the authors' code keeps the output layer's topology),
+``PRUNE`` (False), ``PRUNE_START``, ``PRUNE_EVERY``, ``PRUNE_PERCENTILE`` (20), ``PRUNE_REMOVE``
+(True: as in the paper, pruned neurons leave the network for good and the percentile is taken over
+the remaining neurons, see :func:`importance_prune_alive` and :func:`remove_neurons`; False: the
+layer module's :func:`~sparsenb.layers.truly_sparse.importance_prune`, which only cuts incoming
+connections that SET regrowth may restore).
+"""
+from __future__ import annotations
+
+import math
+import resource
+import statistics
+import time
+from typing import Any, Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .. import methods
+from ..data.registry import TensorData
+from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, _percentile, _remap_state, _resolve_nnz,
+                                  neuron_importance, should_prune)
+from ..models.classic import MLP
+from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+
+__all__ = ["MaskedSquareLinear", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
+           "scaling_sweep", "dense_equivalent_bytes", "peak_rss_mb", "active_neurons"]
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB: ``VmHWM`` of /proc/self/status on
+    Linux (``ru_maxrss`` there includes the high-water mark inherited from the parent of a
+    fork+exec, e.g. the ``sparsenb run`` process), else ``ru_maxrss`` (KiB on Linux)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def er_layer_nnz(sizes: Sequence[int], epsilon: float) -> list[int]:
+    """nnz of each layer of a :class:`TrulySparseMLP` with these sizes and ``epsilon`` (capped at dense)."""
+    return [_resolve_nnz(a, b, None, epsilon) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def dense_equivalent_bytes(sizes: Sequence[int], bytes_per_value: int = 4) -> dict[str, int]:
+    """Memory a dense MLP of these sizes needs: ``weights`` (W and b, float32) and
+    ``training`` (weights + gradients + SGD momentum = 3x). Activations not included."""
+    n = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    return {"params": n, "weights": n * bytes_per_value, "training": 3 * n * bytes_per_value}
+
+
+def build_truly_sparse(sizes: Sequence[int], cfg: dict, seed: int) -> TrulySparseMLP:
+    """The seeded :class:`TrulySparseMLP` of ``cfg`` (topology and init from ``Generator(seed)``)."""
+    g = torch.Generator().manual_seed(seed)
+    init = cfg.get("INIT", "linear")
+    model = TrulySparseMLP(sizes, epsilon=cfg["EPSILON"], activation=cfg.get("ACTIVATION", "relu"),
+                           alpha=cfg.get("ALPHA", 0.6), dropout=cfg.get("DROPOUT", 0.0),
+                           init="he_uniform" if init == "he_sparse" else init, generator=g)
+    if init == "he_sparse":  # He-uniform w.r.t. the mean *sparse* fan-in nnz / n_out (initial values only)
+        with torch.no_grad():
+            for layer in model.layers:
+                fan_in = max(1.0, layer.nnz / layer.out_features)
+                layer.values.mul_(math.sqrt(layer.in_features / fan_in))
+    return model
+
+
+@torch.no_grad()
+def remove_neurons(model: TrulySparseMLP, removed: Sequence[set], optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Delete hidden neurons from the network: every incoming *and* outgoing connection of the neurons in
+    ``removed[l]`` (hidden layer ``l``, 0-based) is dropped, optimizer state in step.
+
+    :func:`~sparsenb.layers.truly_sparse.importance_prune` only cuts a neuron's incoming connections and
+    SET regrowth may later land on it again; the paper removes pruned neurons from the network, which is
+    what this does (called after every evolution, it discards regrown connections that landed on a removed
+    neuron, so nnz shrinks a little more). Returns the number of connections dropped.
+    """
+    dropped = 0
+    for l, gone in enumerate(removed):
+        if not gone:
+            continue
+        idx = torch.tensor(sorted(gone), dtype=torch.int64)
+        for layer, attr in ((model.layers[l], "rows"), (model.layers[l + 1], "cols")):
+            keep = ~torch.isin(getattr(layer, attr), idx)
+            n = int((~keep).sum())
+            if n:
+                _remap_state(optimizer, layer.values, layer.nnz, lambda t: t[keep])
+                layer.set_structure(layer.linear_indices()[keep], layer.values.detach()[keep])
+                dropped += n
+    return dropped
+
+
+@torch.no_grad()
+def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence[int],
+                 optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None) -> int:
+    """Top every layer up to ``budget[l]`` connections with new ones drawn uniformly among the absent
+    positions between neurons that are still present (rows and columns not in ``removed``).
+
+    This is SET's random regrowth in the network the paper gets by deleting pruned neurons (the layer
+    shrinks, so regrowth can only land on remaining neurons). New values ``U(-init_bound, init_bound)``,
+    optimizer state 0. Returns the number of connections grown.
+    """
+    from ..layers.truly_sparse import _uniform, sample_positions
+
+    grown = 0
+    hidden = len(model.layers) - 1
+    for l, layer in enumerate(model.layers):
+        k = budget[l] - layer.nnz
+        if k <= 0:
+            continue
+        rows_alive = torch.ones(layer.out_features, dtype=torch.bool)
+        cols_alive = torch.ones(layer.in_features, dtype=torch.bool)
+        if l < hidden and removed[l]:
+            rows_alive[torch.tensor(sorted(removed[l]), dtype=torch.int64)] = False
+        if l > 0 and removed[l - 1]:
+            cols_alive[torch.tensor(sorted(removed[l - 1]), dtype=torch.int64)] = False
+        R, C = rows_alive.nonzero().squeeze(1), cols_alive.nonzero().squeeze(1)
+        k = min(k, R.numel() * C.numel() - layer.nnz)
+        if k <= 0:
+            continue
+        # existing connections (all between present neurons) in the compact R x C index space
+        compact = torch.searchsorted(R, layer.rows) * C.numel() + torch.searchsorted(C, layer.cols)
+        new = sample_positions(R.numel() * C.numel(), k, compact.sort().values, generator)
+        new_lin = R[new // C.numel()] * layer.in_features + C[new % C.numel()]
+        lin = layer.linear_indices()
+        all_lin = torch.cat([lin, new_lin])
+        order = torch.argsort(all_lin)
+        n_old = layer.nnz
+        _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
+        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
+        layer.set_structure(all_lin[order], vals[order])
+        grown += k
+    return grown
+
+
+@torch.no_grad()
+def importance_prune_alive(model: TrulySparseMLP, removed: Sequence[set], percentile: float = 20.0) -> list[torch.Tensor]:
+    """The neurons importance pruning selects when removed neurons are gone from the layer (the paper).
+
+    Per hidden layer ``l``: importance ``I_i = sum_j |W_ij|`` (:func:`neuron_importance`), threshold
+    ``t = percentile(I over the neurons not in removed[l])``, selected = not-yet-removed neurons with
+    ``I_i <= t``. (:func:`~sparsenb.layers.truly_sparse.importance_prune` takes the percentile over all
+    ``out_features`` neurons; once >= ``percentile`` % of them are removed, its threshold is 0 and it stops
+    pruning.) Nothing is changed here: pass the result to ``removed`` and call :func:`remove_neurons`.
+    Returns one sorted int64 tensor of neuron indices per hidden layer.
+    """
+    out = []
+    for layer, gone in zip(model.layers[:-1], removed):
+        imp = neuron_importance(layer)
+        alive = torch.ones(layer.out_features, dtype=torch.bool)
+        if gone:
+            alive[torch.tensor(sorted(gone), dtype=torch.int64)] = False
+        if not alive.any():
+            out.append(torch.empty(0, dtype=torch.int64))
+            continue
+        t = _percentile(imp[alive], percentile)
+        out.append(((imp <= t) & alive).nonzero().squeeze(1))
+    return out
+
+
+def active_neurons(model: TrulySparseMLP) -> list[int]:
+    """Per hidden layer, the neurons that still have at least one incoming connection."""
+    return [int(torch.unique(layer.rows).numel()) for layer in model.layers[:-1]]
+
+
+@torch.no_grad()
+def _evaluate(model: nn.Module, loader) -> tuple[float, float]:
+    model.eval()
+    loss = correct = n = 0
+    for x, y in loader:
+        out = model(x)
+        loss += float(F.cross_entropy(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
+        n += len(y)
+    return loss / n, correct / n
+
+
+def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict | None = None,
+                       eval_every: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Train a truly sparse MLP with SET (and optionally importance pruning) on ``data`` (CPU).
+
+    Per epoch ``e`` (0-based): one pass over the shuffled training set (SGD, batch
+    ``BATCH_SIZE``); then, unless ``e`` is the last epoch: importance pruning of every
+    hidden layer if ``PRUNE`` and ``should_prune(e, PRUNE_START, PRUNE_EVERY)``, then
+    SET evolution (``ZETA``; the output layer too if ``EVOLVE_LAST``); with ``PRUNE`` and
+    ``PRUNE_REMOVE`` the neurons pruned so far are removed (:func:`remove_neurons`) before the
+    evolution, and regrowth that landed on them is moved to present neurons after it
+    (:func:`regrow_alive`), so only pruning shrinks nnz; then the LR
+    schedule steps and (every ``eval_every`` epochs and after the last) the test set is evaluated.
+
+    Args:
+        data: the data set; its test split is evaluated.
+        cfg: config (keys in the module docstring); ``overrides`` replace keys of it.
+        seed: seeds the topology/init generator, the evolution generator, dropout and the batch order.
+
+    Returns:
+        dict with ``test_acc``, ``test_loss``, ``train_loss``, ``history`` (per epoch:
+        ``epoch, train_loss, train_acc, test_loss?, test_acc?, nnz, active_neurons, pruned, seconds``),
+        ``sizes``, ``nnz`` (final), ``nnz_init``, ``active_neurons`` (final, per hidden layer),
+        ``neurons_pruned`` (distinct neurons hit by importance pruning, per hidden layer),
+        ``seconds``, ``train_seconds``, ``peak_rss_mb``.
+    """
+    cfg = {**cfg, **(overrides or {})}
+    t0 = time.perf_counter()
+    set_seed(seed)
+    sizes = [math.prod(data.input_shape), *cfg["HIDDEN"], data.num_classes]
+    model = build_truly_sparse(sizes, cfg, seed)
+    nnz_init = model.nnz()
+    evo_gen = torch.Generator().manual_seed(seed + 10_000)
+    opt = make_optimizer(model, cfg.get("OPTIMIZER", "sgd"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
+                         weight_decay=cfg.get("WEIGHT_DECAY", 0.0))
+    epochs = cfg["EPOCHS"]
+    sched = make_scheduler(opt, cfg.get("SCHEDULE", "constant"), epochs)
+    train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed,
+                                             test_batch_size=cfg.get("TEST_BATCH_SIZE", 1000))
+    pruned_sets = [set() for _ in sizes[1:-1]]
+    history, train_seconds = [], 0.0
+    for epoch in range(epochs):
+        te = time.perf_counter()
+        model.train()
+        loss_sum = correct = seen = 0
+        for x, y in train_loader:
+            opt.zero_grad(set_to_none=True)
+            out = model(x)
+            loss = F.cross_entropy(out, y)
+            loss.backward()
+            opt.step()
+            loss_sum += float(loss.detach()) * len(y)
+            correct += int((out.detach().argmax(1) == y).sum())
+            seen += len(y)
+        # Drop the last batch's graph: it keeps the AccumulateGrad node of every ``values`` Parameter
+        # alive, with the old shape cached, and importance pruning changes that shape (nnz shrinks).
+        del out, loss
+        pruned_now = 0
+        if epoch < epochs - 1:
+            if cfg.get("PRUNE", False) and should_prune(epoch, cfg["PRUNE_START"], cfg["PRUNE_EVERY"]):
+                if cfg.get("PRUNE_REMOVE", True):
+                    newly = importance_prune_alive(model, pruned_sets, cfg.get("PRUNE_PERCENTILE", 20.0))
+                else:
+                    newly = model.importance_prune(cfg.get("PRUNE_PERCENTILE", 20.0), opt)
+                for s, idx in zip(pruned_sets, newly):
+                    before = len(s)
+                    s.update(idx.tolist())
+                    pruned_now += len(s) - before
+            removing = cfg.get("PRUNE", False) and cfg.get("PRUNE_REMOVE", True) and any(pruned_sets)
+            if removing:
+                remove_neurons(model, pruned_sets, opt)  # the pruned neurons leave; their connections are gone
+                budget = [layer.nnz for layer in model.layers]
+            model.evolve(cfg["ZETA"], opt, evo_gen, include_last=cfg.get("EVOLVE_LAST", False))
+            if removing:  # regrowth that landed on a removed neuron is moved to the neurons still present
+                remove_neurons(model, pruned_sets, opt)
+                regrow_alive(model, pruned_sets, budget, opt, evo_gen)
+        sched.step()
+        train_seconds += time.perf_counter() - te
+        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "nnz": model.nnz(),
+               "active_neurons": active_neurons(model), "pruned": pruned_now}
+        if (epoch + 1) % eval_every == 0 or epoch == epochs - 1:
+            row["test_loss"], row["test_acc"] = _evaluate(model, test_loader)
+        row["seconds"] = time.perf_counter() - te
+        history.append(row)
+        if progress:
+            print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "epoch"),
+                flush=True)
+    last = history[-1]
+    return {"sizes": sizes, "seed": seed, "activation": cfg.get("ACTIVATION", "relu"),
+            "prune": bool(cfg.get("PRUNE", False)), "test_acc": last["test_acc"], "test_loss": last["test_loss"],
+            "train_loss": last["train_loss"], "history": history, "nnz_init": nnz_init, "nnz": model.nnz(),
+            "active_neurons": active_neurons(model), "neurons_pruned": [len(s) for s in pruned_sets],
+            "seconds": time.perf_counter() - t0, "train_seconds": train_seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def train_masked_set(data: TensorData, cfg: dict, seed: int, progress: bool = False) -> dict[str, Any]:
+    """The masked-dense twin of :func:`train_truly_sparse` (ReLU, no pruning).
+
+    Same sizes, optimizer, schedule, batch size and epochs; masks from
+    :class:`sparsenb.methods.set.SET` with ``distribution="er"`` at the global density
+    ``sum(er_layer_nnz) / sum(n_in * n_out)``, which reproduces the truly sparse
+    per-layer nnz (up to rounding). Masked SET evolves every layer, the output layer
+    included (run the truly sparse twin with ``EVOLVE_LAST=True``). The SET method is seeded
+    with ``seed + 10_000`` (see the comment in the code: seeding it with ``seed`` correlates the
+    random mask with the initial weights). ``cfg["DROPOUT"]``
+    and ``ACTIVATION`` are not used (plain ReLU MLP, no dropout); the init is
+    ``nn.Linear``'s, i.e. ``TrulySparseLinear(init="linear")``.
+
+    Returns ``{"test_acc", "test_loss", "train_loss", "history", "nnz", "layer_nnz", "seconds"}``.
+    """
+    t0 = time.perf_counter()
+    set_seed(seed)
+    sizes = [math.prod(data.input_shape), *cfg["HIDDEN"], data.num_classes]
+    nnz = er_layer_nnz(sizes, cfg["EPSILON"])
+    numel = sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    model = MLP(sizes[0], sizes[1:-1], sizes[-1])
+    # The method's generator must not replay the global stream that just drew the weights: with
+    # ``Generator().manual_seed(seed)`` after ``set_seed(seed)`` its mask scores would equal the uniforms
+    # behind the first layer's init, and the "random" mask would keep exactly the largest positive weights.
+    meth = methods.get("set", sparsity=1.0 - sum(nnz) / numel, distribution="er", zeta=cfg["ZETA"],
+                       seed=seed + 10_000)
+    opt = make_optimizer(model, cfg.get("OPTIMIZER", "sgd"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
+                         weight_decay=cfg.get("WEIGHT_DECAY", 0.0))
+    sched = make_scheduler(opt, cfg.get("SCHEDULE", "constant"), cfg["EPOCHS"])
+    train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed)
+    trainer = Trainer(model, meth, opt, epochs=cfg["EPOCHS"], scheduler=sched, device="cpu", progress=progress)
+    history = trainer.fit(train_loader, test_loader)
+    return {"sizes": sizes, "seed": seed, "test_acc": history[-1]["test_acc"], "test_loss": history[-1]["test_loss"],
+            "train_loss": history[-1]["train_loss"], "history": history, "nnz": trainer.masks.nnz(),
+            "layer_nnz": [v["nnz"] for v in trainer.masks.report().values()], "seconds": time.perf_counter() - t0}
+
+
+class MaskedSquareLinear(nn.Module):
+    """``F.linear(x, W * mask, b)``: a dense weight times a bool mask (what sparsenb.Masking keeps)."""
+
+    def __init__(self, n: int, density: float, generator: torch.Generator):
+        super().__init__()
+        self.lin = nn.Linear(n, n)
+        self.register_buffer("mask", torch.rand(n, n, generator=generator) < density)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.lin.weight * self.mask, self.lin.bias)
+
+
+def _step_bytes(module: nn.Module) -> int:
+    """Bytes of parameters + buffers + gradients (after a backward)."""
+    ts = list(module.parameters()) + list(module.buffers()) + [p.grad for p in module.parameters() if p.grad is not None]
+    return sum(t.numel() * t.element_size() for t in ts)
+
+
+def scaling_sweep(widths: Sequence[int], epsilon: float, batch: int = 128, dense_cap: int = 8000,
+                  steps: int = 3, rounds: int = 3, seed: int = 0) -> list[dict[str, Any]]:
+    """Forward+backward time and memory of one square ``width x width`` layer vs width.
+
+    Variants: ``dense`` (``nn.Linear``) and ``masked`` (dense weight times bool mask)
+    up to ``dense_cap`` (inclusive); ``sparse`` (:class:`TrulySparseLinear` with the ER
+    density of ``epsilon``: ``nnz = 2 * epsilon * width``) at every width. Time: median
+    over ``rounds`` (variants interleaved) of the mean ms of ``steps`` steps
+    (``loss = y.square().mean(); loss.backward()``), after one warm-up step. Memory:
+    ``bytes`` = parameters + buffers + gradients of the layer, measured; for the
+    dense and masked variants above the cap, ``bytes_needed`` = the same count computed
+    without building them: weight + gradient ``2 * 4 * (w^2 + w)`` (+ the ``w^2``-byte bool
+    mask for masked).
+
+    Returns rows ``{"variant", "width", "nnz", "ms", "bytes"}`` (dense beyond the cap:
+    ``ms = None``, ``bytes = None``, ``bytes_needed``).
+    """
+    rows = []
+    for w in widths:
+        g = torch.Generator().manual_seed(seed)
+        x = torch.randn(batch, w, generator=g, requires_grad=True)
+        density = min(1.0, 2 * epsilon / w)
+        mods: dict[str, nn.Module] = {"sparse": TrulySparseLinear(w, w, epsilon=epsilon, generator=g)}
+        if w <= dense_cap:
+            torch.manual_seed(seed)
+            mods["dense"] = nn.Linear(w, w)
+            mods["masked"] = MaskedSquareLinear(w, density, g)
+        times: dict[str, list[float]] = {n: [] for n in mods}
+
+        def step(m: nn.Module) -> None:
+            for p in m.parameters():
+                p.grad = None
+            x.grad = None
+            m(x).square().mean().backward()
+
+        for m in mods.values():
+            step(m)
+        names = list(mods)
+        for r in range(rounds):
+            for n in names[r % len(names):] + names[:r % len(names)]:
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    step(mods[n])
+                times[n].append((time.perf_counter() - t0) / steps * 1e3)
+        for n in ("dense", "masked", "sparse"):
+            if n in mods:
+                m = mods[n]
+                nnz = m.nnz if n == "sparse" else int(m.mask.sum()) if n == "masked" else w * w
+                rows.append({"variant": n, "width": w, "nnz": nnz, "ms": statistics.median(times[n]),
+                             "bytes": _step_bytes(m)})
+            else:
+                rows.append({"variant": n, "width": w, "nnz": w * w if n == "dense" else round(density * w * w),
+                             "ms": None, "bytes": None,
+                             "bytes_needed": (2 * 4 * (w * w + w)) + (w * w if n == "masked" else 0)})
+        del mods
+    return rows
+
+
+# ------------------------------------------------------------------ figures
+def plot_scaling(rows: Sequence[dict], title: str = ""):
+    """Two panels vs width (log-log): ms per fwd+bwd step and layer memory (MB), one line per variant.
+
+    Variants beyond the dense cap have ``ms = None``: their memory is drawn dashed from ``bytes_needed``.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 3.8))
+    style = {"dense": ("tab:red", "o"), "masked": ("tab:orange", "s"), "sparse": ("tab:blue", "^")}
+    label = {"dense": "dense nn.Linear", "masked": "masked dense (W * mask)", "sparse": "truly sparse (CSR)"}
+    for v, (c, mk) in style.items():
+        rs = [r for r in rows if r["variant"] == v]
+        run_ = [r for r in rs if r["ms"] is not None]
+        if run_:
+            ax_t.plot([r["width"] for r in run_], [r["ms"] for r in run_], marker=mk, color=c, label=label[v])
+            ax_m.plot([r["width"] for r in run_], [r["bytes"] / 2**20 for r in run_], marker=mk, color=c,
+                      label=label[v])
+        need = [r for r in rs if r["ms"] is None]
+        if need:
+            xs = ([run_[-1]["width"]] if run_ else []) + [r["width"] for r in need]
+            ys = ([run_[-1]["bytes"] / 2**20] if run_ else []) + [r["bytes_needed"] / 2**20 for r in need]
+            ax_m.plot(xs, ys, ls="--", color=c, alpha=0.6, label=f"{label[v]}: would need (not run)")
+    for ax in (ax_t, ax_m):
+        ax.set_xscale("log"), ax.set_yscale("log"), ax.set_xlabel("layer width (square layer)")
+        ax.grid(alpha=0.3, which="both")
+    ax_t.set_ylabel("ms per forward+backward (batch 128)")
+    ax_m.set_ylabel("MB: parameters + buffers + gradients")
+    ax_m.legend(fontsize=7)
+    ax_t.set_title("time per step"), ax_m.set_title("layer memory")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pruning(pruned: Sequence[dict], reference: Sequence[dict], title: str = ""):
+    """Per epoch: test accuracy (left) and share of hidden neurons still having inputs (right),
+    for the pruned runs and their unpruned reference (seed-wise lines)."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_a, ax_n) = plt.subplots(1, 2, figsize=(10, 3.8))
+    for runs, c, name in ((reference, "tab:gray", "no pruning"), (pruned, "tab:green", "importance pruning")):
+        for i, r in enumerate(runs):
+            h = [row for row in r["history"] if "test_acc" in row]
+            total = sum(r["sizes"][1:-1])
+            ax_a.plot([row["epoch"] for row in h], [100 * row["test_acc"] for row in h], color=c,
+                      alpha=0.8, label=name if i == 0 else None)
+            ax_n.plot([row["epoch"] for row in r["history"]],
+                      [100 * sum(row["active_neurons"]) / total for row in r["history"]], color=c, alpha=0.8,
+                      label=name if i == 0 else None)
+    ax_a.set_xlabel("epoch"), ax_a.set_ylabel("test accuracy (%)"), ax_a.legend(), ax_a.grid(alpha=0.3)
+    ax_n.set_xlabel("epoch"), ax_n.set_ylabel("hidden neurons with >= 1 input (%)"), ax_n.grid(alpha=0.3)
+    ax_n.set_ylim(0, 105)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    return fig
