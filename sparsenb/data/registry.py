@@ -160,10 +160,16 @@ _REGISTRY: dict[str, tuple[str, Callable[..., TensorData]]] = {}
 def register(name: str, description: str) -> Callable[[Callable[..., TensorData]],
                                                      Callable[..., TensorData]]:
     """Decorator: register ``fn(**kwargs) -> TensorData`` under ``name``."""
+    return _registrar(_REGISTRY, name, description, "dataset")
+
+
+def _registrar(table: dict, key: str, description: str, what: str) -> Callable[[Callable[..., TensorData]],
+                                                                              Callable[..., TensorData]]:
+    """A decorator that stores ``(description, fn)`` under ``key`` in ``table``, refusing a second ``key``."""
     def decorator(fn: Callable[..., TensorData]) -> Callable[..., TensorData]:
-        if name in _REGISTRY:
-            raise ValueError(f"dataset {name!r} is already registered")
-        _REGISTRY[name] = (description, fn)
+        if key in table:
+            raise ValueError(f"{what} {key!r} is already registered")
+        table[key] = (description, fn)
         return fn
     return decorator
 
@@ -184,12 +190,7 @@ def register_family(prefix: str, description: str) -> Callable[[Callable[..., Te
     For open-ended collections such as the UCR/UEA archive (``ucr:GunPoint``), where the
     members are not known in advance.
     """
-    def decorator(fn: Callable[..., TensorData]) -> Callable[..., TensorData]:
-        if prefix in _FAMILIES:
-            raise ValueError(f"dataset family {prefix!r} is already registered")
-        _FAMILIES[prefix] = (description, fn)
-        return fn
-    return decorator
+    return _registrar(_FAMILIES, prefix, description, "dataset family")
 
 
 def _load_plugins() -> None:

@@ -18,9 +18,11 @@ from .. import methods
 from ..models import classic as models
 from ..data.registry import TensorData
 from ..core.pruning import layer_collapse
+from ..core.masks import Masking
+from ..methods.imp import FixedMasks
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
 
-__all__ = ["train_run", "prune_run", "method_options", "summarize", "PRUNE_AT_INIT"]
+__all__ = ["train_run", "prune_run", "train_fixed_masks", "method_options", "summarize", "PRUNE_AT_INIT"]
 
 PRUNE_AT_INIT = ("snip", "grasp", "synflow", "magnitude_init")
 """Methods that choose fixed masks at initialisation; config keys they read: ``SCOPE`` ("global"),
@@ -128,6 +130,19 @@ def prune_run(data: TensorData, cfg: dict, method: str, sparsity: float, seed: i
     return {"method": label or method, "sparsity": sparsity, "seed": seed, "density": masks.density(),
             "nnz": masks.nnz(), "layers": masks.report(), "collapse": layer_collapse(model, masks),
             "seconds": time.perf_counter() - t0}
+
+
+def train_fixed_masks(model: torch.nn.Module, masks: Masking, data: TensorData, seed: int, epochs: int, lr: float,
+                      batch_size: int, momentum: float = 0.9, weight_decay: float = 0.0, schedule: str = "cosine",
+                      device: str = "auto", progress: bool = False) -> list[dict]:
+    """Train ``model`` with ``masks`` held fixed: SGD with momentum, ``schedule`` over ``epochs``,
+    loaders seeded by ``seed``. Returns the Trainer's per-epoch history."""
+    opt = make_optimizer(model, "sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
+    sched = make_scheduler(opt, schedule, epochs)
+    train_loader, test_loader = data.loaders(batch_size, seed=seed)
+    trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=epochs, scheduler=sched,
+                      device=device, progress=progress)
+    return trainer.fit(train_loader, test_loader)
 
 
 def summarize(results: list[dict], key: str = "test_acc") -> list[dict]:

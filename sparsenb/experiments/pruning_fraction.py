@@ -60,10 +60,10 @@ from torch.nn import functional as F
 
 from ..data.registry import TensorData
 from ..core.masks import Masking, topk_mask
-from ..methods.imp import FixedMasks
 from ..models.classic import MLP
 from ..core import seeding
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..train.trainer import set_seed
+from .common import train_fixed_masks
 
 __all__ = ["PatchData", "make_patch_data", "PatchNet", "neuron_masks", "signal_noise", "log_steps", "train_gd",
            "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep"]
@@ -229,12 +229,8 @@ def mlp_prune_run(data: TensorData, p: float, seed: int, hidden: int, epochs: in
     masks = Masking(model, names=["1.weight"])
     gen = seeding.generator(seed, "mask")  # not torch.Generator().manual_seed(seed): that replays the init
     masks.set_random({"1.weight": round((1.0 - p) * masks["1.weight"].numel())}, generator=gen)
-    opt = make_optimizer(model, "sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = make_scheduler(opt, schedule, epochs)
-    train_loader, test_loader = data.loaders(batch_size, seed=seed)
-    trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=epochs, scheduler=sched,
-                      device=device, progress=progress)
-    history = trainer.fit(train_loader, test_loader)
+    history = train_fixed_masks(model, masks, data, seed, epochs, lr, batch_size, momentum, weight_decay, schedule,
+                                device, progress)
     last = history[-1]
     return {"p": p, "seed": seed, "test_acc": last["test_acc"], "test_loss": last["test_loss"],
             "train_loss": last["train_loss"], "train_acc": last["train_acc"], "density": masks.density(),

@@ -42,9 +42,9 @@ from torch.nn import functional as F
 
 from ..data.registry import TensorData
 from ..core.masks import Masking, topk_mask
-from ..methods.imp import FixedMasks
 from ..models.classic import MLP
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..train.trainer import set_seed
+from .common import train_fixed_masks
 
 __all__ = ["linear_layers", "sample_node_config", "node_masks", "masked_eval", "random_search",
            "split_validation", "search_run", "epochs_to_fraction", "compare",
@@ -170,12 +170,8 @@ def search_run(train: TensorData, X_val: torch.Tensor, y_val: torch.Tensor, arm:
         masks.set_masks(node_masks(model, res["configs"][chosen]))
         ev = {"loss": res["losses"][chosen], "acc": res["accs"][chosen]}
         found = {"candidate_losses": res["losses"], "chosen": chosen}
-    opt = make_optimizer(model, "sgd", lr=lr, momentum=momentum, weight_decay=weight_decay)
-    sched = make_scheduler(opt, schedule, epochs)
-    train_loader, test_loader = train.loaders(batch_size, seed=seed)
-    trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=epochs, scheduler=sched,
-                      device=device, progress=progress)
-    history = trainer.fit(train_loader, test_loader)
+    history = train_fixed_masks(model, masks, train, seed, epochs, lr, batch_size, momentum, weight_decay, schedule,
+                                device, progress)
     last = history[-1]
     return {"arm": arm, "sparsity": sparsity, "seed": seed, "test_acc": last["test_acc"],
             "test_loss": last["test_loss"], "train_loss": last["train_loss"], "history": history,
