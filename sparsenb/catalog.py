@@ -620,6 +620,6 @@ def resolve(stem: str, profile: str, overrides: dict[str, Any] | None = None) ->
     cfg = Config(nb.profiles[profile], PROFILE=profile)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     spec = params.notebook_spec(stem)
-    params.check({k: p for k, p in spec.items() if k in cfg}, given, where=stem)
+    params.check({k: p for k, p in spec.items() if k in cfg}, given, where=stem, profile=profile)
     cfg.update(given)
     return cfg

@@ -97,12 +97,12 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
             return f"give the folder with {flag} DIR, not -p {key}"
     if args.profile and values.get("PROFILE", args.profile) != args.profile:
         return f"--profile {args.profile} and -p PROFILE {values['PROFILE']} disagree; give one"
-    profile = args.profile or values.get("PROFILE") or "cpu"
-    values["PROFILE"] = profile
     stem = nb.stem
     spec = P.notebook_spec(stem, nb)
+    profile = args.profile or values.get("PROFILE") or (spec["PROFILE"].default if "PROFILE" in spec else None) or "cpu"
+    values["PROFILE"] = profile
     try:
-        P.check(spec, values, where=stem)
+        P.check(spec, values, where=stem, profile=profile)
     except P.ParameterError as e:
         return str(e)
     cfg = None
@@ -167,6 +167,11 @@ def _failed(plan: _Plan, executed: Path, e) -> int:
         return _interrupted(plan)
     first = next((line.strip() for line in (e.source or "").splitlines() if line.strip()
                   and not line.strip().startswith("#")), "")
+    for line in _strip_ansi("\n".join(e.traceback or [])).splitlines():
+        arrow = re.match(r"\s*-+>\s*\d+\s+(.*)", line)
+        if arrow:  # the line of the cell that raised (IPython marks it with an arrow)
+            first = arrow.group(1).strip()
+            break
     where = f"cell {e.exec_count}" if e.exec_count else f"cell {e.cell_index}"
     print(f"sparsenb run: {plan.nb.name} failed in {where} (`{_one_line(first, 80)}`):\n"
           f"  {e.ename}: {_one_line(e.evalue)}\n"
@@ -340,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("notebook")
     run.add_argument("-p", "--param", nargs=2, action="append", metavar=("KEY", "VALUE"),
                      help="override a parameter (Python literal or string); repeatable")
-    run.add_argument("--profile", help="smoke | cpu | paper (default: cpu)")
+    run.add_argument("--profile", help="smoke | cpu | paper (default: the notebook's PROFILE, cpu)")
     run.add_argument("--out", help="folder for results.json and the executed notebook "
                                    "(default: the committed record for an unmodified profile run, else a scratch folder)")
     run.add_argument("--figures", help="folder for the figures")
@@ -366,7 +371,11 @@ def main(argv: list[str] | None = None) -> int:
     gal.add_argument("--readme", help="path of README.md (default: the project's)")
     gal.set_defaults(fn=cmd_gallery)
     args = parser.parse_args(argv)
-    return args.fn(args)
+    try:
+        return args.fn(args)
+    except KeyboardInterrupt:  # Ctrl-C outside a notebook's execution (cmd_run handles that one)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import io
 import json
 import re
 import tokenize
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ class Param:
     default: Any
     comment: str = ""
     choices: tuple[str, ...] = ()  # allowed values stated in the comment as "a | b | c"
-    examples: tuple[Any, ...] = ()  # the profiles' values, shown in error messages
+    examples: dict[str, Any] = field(default_factory=dict)  # profile -> its value, shown in error messages
 
 
 def _choices(comment: str) -> tuple[str, ...]:
@@ -108,14 +108,14 @@ def _with_profiles(params: dict[str, Param], profiles: dict[str, dict] | None) -
         return params
     out = dict(params)
     for name in set().union(*profiles.values()):
-        values = [p[name] for p in profiles.values() if name in p]
+        values = {profile: p[name] for profile, p in profiles.items() if name in p}
         old = out.get(name)
-        kinds = tuple({type(v) for v in values if v is not None})
+        kinds = tuple(dict.fromkeys(type(v) for v in values.values() if v is not None))
         if old is None:
-            out[name] = Param(name, kinds, None, examples=tuple(values))
+            out[name] = Param(name, kinds, None, examples=values)
         else:
             types = old.types + tuple(t for t in kinds if t not in old.types) if old.types else ()
-            out[name] = Param(name, types, old.default, old.comment, old.choices, tuple(values))
+            out[name] = Param(name, types, old.default, old.comment, old.choices, values)
     if "PROFILE" in out:
         p = out["PROFILE"]
         out["PROFILE"] = Param("PROFILE", (str,), p.default, p.comment, tuple(profiles), p.examples)
@@ -140,11 +140,14 @@ def notebook_spec(stem: str, path: str | Path | None = None) -> dict[str, Param]
 
 
 def _type_names(types: tuple[type, ...]) -> str:
-    return " or ".join(t.__name__ for t in types)
+    names = " or ".join(t.__name__ for t in types)
+    return ("an " if names[0] in "aeiou" else "a ") + names
 
 
-def _example(p: Param) -> str:
-    shown = [v for v in p.examples if v is not None] or ([p.default] if p.default is not None else [])
+def _example(p: Param, profile: str | None) -> str:
+    if p.examples.get(profile) is not None:
+        return f" (the {profile} profile's: {p.examples[profile]!r})"
+    shown = [v for v in p.examples.values() if v is not None] or ([p.default] if p.default is not None else [])
     return f" (e.g. {shown[0]!r})" if shown else ""
 
 
@@ -152,36 +155,37 @@ def _kind(x: Any) -> str:
     return "number" if isinstance(x, (int, float)) and not isinstance(x, bool) else type(x).__name__
 
 
-def _check_value(p: Param, value: Any) -> None:
+def _check_value(p: Param, value: Any, profile: str | None = None) -> None:
     if value is None:
         if p.default is None or not p.types:
             return
-        raise ParameterError(f"{p.name} cannot be None{_example(p)}")
+        raise ParameterError(f"{p.name} cannot be None{_example(p, profile)}")
     if p.types:
         ok = any(isinstance(value, t) and not (isinstance(value, bool) and t is not bool)
                  or (t is float and isinstance(value, int) and not isinstance(value, bool))
                  or (t is list and isinstance(value, tuple)) for t in p.types)
         if not ok:
             hint = " in brackets" if list in p.types and dict not in p.types else ""
-            raise ParameterError(f"{p.name} must be a {_type_names(p.types)}{hint}{_example(p)}; "
+            raise ParameterError(f"{p.name} must be {_type_names(p.types)}{hint}{_example(p, profile)}; "
                                  f"got {value!r} ({type(value).__name__})")
     if p.choices and isinstance(value, str) and not any(value == c or value.startswith(c + ":") for c in p.choices):
         close = difflib.get_close_matches(value, p.choices, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise ParameterError(f"{p.name} must be one of {' | '.join(p.choices)}; got {value!r}{hint}")
     if isinstance(value, (list, tuple)):
-        wanted = {_kind(x) for ex in p.examples if isinstance(ex, (list, tuple)) for x in ex}
+        wanted = {_kind(x) for ex in p.examples.values() if isinstance(ex, (list, tuple)) for x in ex}
         if len(wanted) == 1:
             bad = [x for x in value if _kind(x) not in wanted]
             if bad:
-                raise ParameterError(f"{p.name} must be a list of {wanted.pop()}s{_example(p)}; "
+                raise ParameterError(f"{p.name} must be a list of {wanted.pop()}s{_example(p, profile)}; "
                                      f"{bad[0]!r} is a {_kind(bad[0])}")
 
 
-def check(spec: dict[str, Param], values: dict[str, Any], where: str = "") -> None:
+def check(spec: dict[str, Param], values: dict[str, Any], where: str = "", profile: str | None = None) -> None:
     """Raise :class:`ParameterError` for the first bad entry of ``values`` (names, types, choices).
 
-    ``where`` names the notebook in the message (e.g. ``"01_set_rigl"``).
+    ``where`` names the notebook in the message (e.g. ``"01_set_rigl"``); ``profile`` picks the
+    example value shown.
     """
     of = f" of {where}" if where else ""
     for name, value in values.items():
@@ -189,4 +193,4 @@ def check(spec: dict[str, Param], values: dict[str, Any], where: str = "") -> No
             close = difflib.get_close_matches(name, list(spec), n=1, cutoff=0.6)
             hint = f"did you mean {close[0]}?" if close else f"parameters are {', '.join(sorted(spec))}"
             raise ParameterError(f"unknown parameter {name}{of}; {hint}")
-        _check_value(spec[name], value)
+        _check_value(spec[name], value, profile)
