@@ -298,6 +298,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     changed = [c["text"] for c in now.get("claims", []) if claims.get(c["text"], c.get("holds")) != c.get("holds")]
     for text in changed:
         print(f"claim changed: {text!r}: committed {claims[text]}, now {not claims[text]}")
+    then, here = committed.get("env", {}), now.get("env", {})
+    moved = [f"{k} {then.get(k, 'not recorded')} -> {here.get(k)}" for k in ("cpu", "cpu_capability", "threads", "torch")
+             if then.get(k) != here.get(k)]
+    if moved:
+        print(f"note: the machine differs from the record's ({'; '.join(moved)}): float results depend on the CPU's "
+              f"vector instructions and the thread count, so differences of a few tenths of a point are expected "
+              f"(see README, 'Re-running a record')", file=sys.stderr)
     bad = sum(not r[4] for r in rows) + len(changed)
     print(f"{len(rows) - sum(not r[4] for r in rows)} of {len(rows)} metrics within {args.tolerance:g}"
           f"{f', {len(changed)} claim(s) changed' if changed else ''}; this run: {out / 'results.json'}",
