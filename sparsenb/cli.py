@@ -71,7 +71,7 @@ class _Plan:
     def __init__(self, nb: Path, params: dict, out: Path, figs: Path, note: str, chash: str | None,
                  record_file: Path):
         self.nb, self.params, self.out, self.figs, self.note, self.chash = nb, params, out, figs, note, chash
-        self.record_file = record_file  # the committed record this run must not damage
+        self.record_file = record_file  # the previous record in the run's folder, replaced only when it finishes
 
 
 def _expected_threads(cfg: dict | None, values: dict, spec: dict) -> int:
@@ -141,8 +141,7 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
         if problem:
             return problem
     values.update(OUT_DIR=str(out.resolve()), FIG_DIR=str(figs.resolve()))
-    return _Plan(nb, values, out, figs, note, config_hash(dict(cfg)) if cfg else None,
-                 dest.canonical_out / "results.json")
+    return _Plan(nb, values, out, figs, note, config_hash(dict(cfg)) if cfg else None, out / "results.json")
 
 
 def _record_note(plan: _Plan) -> str:

@@ -294,6 +294,7 @@ class Run:
                         f"(sparsenb run --record)")
         self.destination = dest
         self.finished = False
+        shutil.rmtree(self._staging, ignore_errors=True)  # figures of an earlier run that never finished
         self.t0 = time.perf_counter()
         self.data = {"notebook": notebook, "profile": profile, "config": self.config, "config_hash": self.hash,
                      "metrics": {}, "claims": [], "env": _env(str(device), threads),

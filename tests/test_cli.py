@@ -150,7 +150,7 @@ def test_ctrl_c_says_how_many_units_are_cached_and_exits_130(tmp_path, monkeypat
     monkeypatch.setattr(papermill, "execute_notebook", interrupted)
     assert cli.main(["run", NB01, "--profile", "smoke", "--out", str(out), "--quiet"]) == 130
     assert capsys.readouterr().err.splitlines()[-1] == \
-        "interrupted: 2 of 3 runs cached; re-run the same command to resume"
+        f"interrupted: 2 of 3 runs cached; re-run the same command to resume; {out / 'results.json'} is unchanged"
 
 
 def test_failure_and_interrupt_leave_the_previous_record_intact(tmp_path, capsys):

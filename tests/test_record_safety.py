@@ -52,6 +52,15 @@ def test_nothing_is_written_until_finish_and_an_unfinished_run_keeps_the_old_rec
     assert json.loads((tmp_path / "results.json").read_text())["metrics"] == {"acc": 0.5, "late": 1}
 
 
+def test_figures_of_a_run_that_never_finished_are_not_published_by_the_next(tmp_path):
+    dead = snb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path, fig_dir=tmp_path / "figures")
+    dead.figure(FakeFigure(b"stale"), "only_in_the_dead_run")
+    run = snb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path, fig_dir=tmp_path / "figures")
+    run.figure(FakeFigure(b"new"), "curve")
+    run.finish()
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["curve.png"]
+
+
 def test_an_unmodified_profile_run_writes_the_canonical_folders(project):
     cfg = resolve("01_set_rigl", "cpu")
     torch.set_num_threads(1)
