@@ -172,8 +172,11 @@ def _failed(plan: _Plan, executed: Path, e) -> int:
             first = arrow.group(1).strip()
             break
     where = f"cell {e.exec_count}" if e.exec_count else f"cell {e.cell_index}"
-    print(f"sparsenb run: {plan.nb.name} failed in {where} (`{_one_line(first, 80)}`):\n"
-          f"  {e.ename}: {_one_line(e.evalue)}\n"
+    lines = [x for x in _strip_ansi(str(e.evalue)).splitlines() if x.strip()] or [""]
+    message = f"  {e.ename}: {_one_line(lines[0], 300)}\n"
+    if len(lines) > 1:  # a multi-line message usually ends with its fix: show first and last line
+        message += f"  {'... ' if len(lines) > 2 else ''}{_one_line(lines[-1], 300)}\n"
+    print(f"sparsenb run: {plan.nb.name} failed in {where} (`{_one_line(first, 80)}`):\n{message}"
           f"  full traceback: {executed}{_record_note(plan)}", file=sys.stderr)
     return 1
 
