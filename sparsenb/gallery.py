@@ -52,16 +52,18 @@ def record_problem(stem: str, res: dict, path: Path | str, profile: str = "cpu")
     return None
 
 
-def record_problems(root: Path | None = None, profile: str = "cpu") -> list[str]:
-    """One line per committed record that does not match its catalog profile."""
+def record_problems(root: Path | None = None) -> list[str]:
+    """One line per record in ``results/<notebook>/<profile>/`` (any catalog profile: cpu, scale...)
+    that does not match its catalog profile."""
     root = root or project_root()
     out = []
-    for stem in sorted(NOTEBOOKS):
-        path, res = _load(root, stem, profile)
-        if res is not None:
-            problem = record_problem(stem, res, path.relative_to(root), profile)
-            if problem:
-                out.append(problem)
+    for stem, nb in sorted(NOTEBOOKS.items()):
+        for profile in nb.profiles:
+            path, res = _load(root, stem, profile)
+            if res is not None:
+                problem = record_problem(stem, res, path.relative_to(root), profile)
+                if problem:
+                    out.append(problem)
     return out
 
 
