@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 
 from .catalog import NOTEBOOKS, resolve
-from .record import config_hash, project_root
+from .record import config_hash, differences, project_root
 
 __all__ = ["gallery_markdown", "update_readme", "record_problems", "record_problem", "measured_minutes",
            "run_time_text", "notebooks_markdown", "BEGIN", "END", "NB_BEGIN", "NB_END", "RUN_TIME_PREFIX"]
@@ -49,6 +49,10 @@ def record_problem(stem: str, res: dict, path: Path | str, profile: str = "cpu")
                 f"`sparsenb run notebooks/{stem}.ipynb` or restore the committed file")
     if config_hash(res.get("config", {})) != want:
         return f"{path}: its config does not hash to its config_hash {want}: restore the committed file"
+    env = res.get("env", {})
+    diff = differences(stem, profile, res["config"], env.get("threads", 0), env.get("device", "cpu"))
+    if diff:
+        return f"{path}: made with {'; '.join(diff)}: re-run `sparsenb run notebooks/{stem}.ipynb`"
     return None
 
 

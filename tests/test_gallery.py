@@ -53,6 +53,15 @@ def test_a_record_whose_config_was_edited_fails_the_check(tmp_path):
     assert "does not hash to its config_hash" in gallery.record_problems(root)[0]
 
 
+def test_a_record_made_with_other_threads_fails_the_check(tmp_path):
+    root = _project_copy(tmp_path)
+    path = root / "results" / "01_set_rigl" / "cpu" / "results.json"
+    res = json.loads(path.read_text())
+    res["env"]["threads"] = 2  # same config, but 2 threads change the float results
+    path.write_text(json.dumps(res))
+    assert "made with threads 2 (profile: 1)" in gallery.record_problems(root)[0]
+
+
 def test_one_run_time_per_notebook_in_readme_list_and_title_cell(capsys):
     readme = (ROOT / "README.md").read_text()
     assert cli.main(["list"]) == 0
