@@ -6,8 +6,9 @@ the run-time line of every notebook's title cell; ``sparsenb gallery --check``
 (and a test) fails when README, notebooks and results disagree.
 
 **Integrity.** A gallery row comes only from a record whose ``config_hash``
-equals the hash of its catalog profile as resolved today (and whose stored
-config hashes to it); any other record is shown as not matching, and
+equals the hash of its catalog profile as resolved today, whose stored config
+hashes to it and whose thread count and device are the profile's
+(:func:`sparsenb.record.differences`); any other record is shown as not matching, and
 :func:`record_problems` names its file (``sparsenb gallery`` then exits 1).
 
 **Run time.** Each notebook has one measured run time: that of its committed
