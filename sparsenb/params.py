@@ -20,7 +20,11 @@ whose one-line message names the problem and the fix:
 The same check runs in two places: ``sparsenb run`` calls it on the ``-p``
 values before papermill starts a kernel, and :func:`sparsenb.catalog.resolve`
 calls it on the overrides inside the notebook's settings cell (so a notebook
-run by papermill or Jupyter directly is checked the same way).
+run by papermill or Jupyter directly is checked the same way). Papermill itself
+only warns about an unknown name; :func:`check_notebook` catches it before
+``papermill.execute_notebook``::
+
+    snb.params.check_notebook("notebooks/01_set_rigl.ipynb", {"EPOCH": 5})  # ParameterError: did you mean EPOCHS?
 
 A type is accepted when it matches the annotation or the type of the
 parameter's value in any catalog profile (``07_ctre``'s ``EPOCHS`` is an int or
@@ -40,7 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Param", "ParameterError", "read_parameters", "parse_parameters", "notebook_spec", "check"]
+__all__ = ["Param", "ParameterError", "read_parameters", "parse_parameters", "notebook_spec", "check",
+           "check_notebook"]
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
 
@@ -194,3 +199,10 @@ def check(spec: dict[str, Param], values: dict[str, Any], where: str = "", profi
             hint = f"did you mean {close[0]}?" if close else f"parameters are {', '.join(sorted(spec))}"
             raise ParameterError(f"unknown parameter {name}{of}; {hint}")
         _check_value(spec[name], value, profile)
+
+
+def check_notebook(path: str | Path, values: dict[str, Any]) -> None:
+    """:func:`check` the papermill ``parameters`` for the notebook at ``path`` (its parameters cell
+    and, if its stem is in the catalog, its profiles)."""
+    path = Path(path)
+    check(notebook_spec(path.stem, path), values, where=path.stem, profile=values.get("PROFILE"))

@@ -69,3 +69,11 @@ def test_every_profile_passes_its_own_check(stem):
     spec = P.notebook_spec(stem)
     for profile, values in snb.catalog.NOTEBOOKS[stem].profiles.items():
         P.check(spec, {"PROFILE": profile, **values}, where=stem, profile=profile)
+
+
+def test_papermill_users_can_check_names_before_executing():
+    from pathlib import Path
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "01_set_rigl.ipynb"
+    with pytest.raises(P.ParameterError, match="unknown parameter EPOCH of 01_set_rigl; did you mean EPOCHS"):
+        snb.params.check_notebook(nb, {"EPOCH": 5})
+    snb.params.check_notebook(nb, {"EPOCHS": 5, "PROFILE": "smoke", "THREADS": 2})
