@@ -293,6 +293,9 @@ class Run:
                         f"folder) or choose another folder; to record it on purpose set {RECORD_ENV}=1 "
                         f"(sparsenb run --record)")
         self.destination = dest
+        if not out_dir and not dest.canonical and not on_purpose:
+            print(f"this run differs from the {profile} profile ({'; '.join(dest.differences)}): "
+                  f"it writes the scratch folder {self.out_dir}, not the committed record")
         self.finished = False
         shutil.rmtree(self._staging, ignore_errors=True)  # figures of an earlier run that never finished
         self.t0 = time.perf_counter()

@@ -69,7 +69,7 @@ def test_an_unmodified_profile_run_writes_the_canonical_folders(project):
     assert run.fig_dir == project / "figures" / "01_set_rigl" / "cpu"
 
 
-def test_a_modified_run_goes_to_scratch_named_by_its_config_hash(project):
+def test_a_modified_run_goes_to_scratch_named_by_its_config_hash(project, capsys):
     """`-p DATASET digits` on 01 must not touch results/01_set_rigl/cpu (issue 11)."""
     torch.set_num_threads(1)
     cfg = resolve("01_set_rigl", "cpu", {"DATASET": "digits"})
@@ -78,6 +78,7 @@ def test_a_modified_run_goes_to_scratch_named_by_its_config_hash(project):
     assert run.out_dir == project / "results" / "_scratch" / "01_set_rigl" / f"cpu-{h}"
     assert run.fig_dir == project / "figures" / "_scratch" / "01_set_rigl" / f"cpu-{h}"
     assert run.destination.differences == ('DATASET "digits" (profile: "mnist5k")',)
+    assert "writes the scratch folder" in capsys.readouterr().out  # said where, in Jupyter too
 
 
 def test_thread_count_and_device_count_as_modifications(project):
