@@ -301,8 +301,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     for text in changed:
         print(f"claim changed: {text!r}: committed {claims[text]}, now {not claims[text]}")
     then, here = committed.get("env", {}), now.get("env", {})
-    moved = [f"{k} {then.get(k, 'not recorded')} -> {here.get(k)}" for k in ("cpu", "cpu_capability", "threads", "torch")
-             if then.get(k) != here.get(k)]
+    moved = [f"{k} {then[k]} -> {here.get(k)}" for k in ("cpu", "cpu_capability", "threads", "torch")
+             if k in then and then[k] != here.get(k)]
+    if "cpu_capability" not in then:
+        print("note: the record does not say which CPU made it (it predates that field); float results depend on "
+              "the CPU's vector instructions, so on another kind of CPU expect differences of a few tenths of a "
+              "point (see README, 'Re-running a record')", file=sys.stderr)
     if moved:
         print(f"note: the machine differs from the record's ({'; '.join(moved)}): float results depend on the CPU's "
               f"vector instructions and the thread count, so differences of a few tenths of a point are expected "
