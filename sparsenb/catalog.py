@@ -8,7 +8,14 @@ literals only. A notebook resolves its settings with::
 
 Profiles: ``smoke`` (seconds, CI), ``cpu`` (minutes, offline, the committed
 record) and ``paper`` (the paper's setting; full data, meant for a GPU).
-An override that is not ``None`` replaces the profile's value.
+An override that is not ``None`` replaces the profile's value, after the
+check of :mod:`sparsenb.params` (name, type, list shape), so a bad value stops
+the settings cell with one line instead of failing cells later.
+
+``Notebook.minutes`` holds estimates for the profiles without a committed
+record; the ``cpu`` profile's run time is measured by its record
+(:func:`sparsenb.gallery.run_time_text`), the one source for README,
+``sparsenb list`` and the notebook's title cell.
 """
 from __future__ import annotations
 
@@ -65,7 +72,7 @@ _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", M
 NOTEBOOKS: dict[str, Notebook] = {
     "01_set_rigl": Notebook(
         stem="01_set_rigl",
-        summary='SET and RigL vs static sparse and dense',
+        summary="SET and RigL vs static sparse and dense",
         title="SET and RigL on LeNet-300-100",
         paper=("Mocanu et al. 2018, Nat. Commun. 9:2383 (SET); "
                "Evci et al. 2020, ICML, 'Rigging the Lottery' (RigL)"),
@@ -91,7 +98,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "02_pruning_at_init": Notebook(
         stem="02_pruning_at_init",
-        summary='SNIP / GraSP / SynFlow vs magnitude and random; layer collapse',
+        summary="SNIP / GraSP / SynFlow vs magnitude and random; layer collapse",
         title="Pruning at initialisation: SNIP, GraSP, SynFlow vs random and magnitude",
         paper=("Lee et al. 2019, ICLR (SNIP); Wang et al. 2020, ICLR (GraSP); Tanaka et al. 2020, NeurIPS (SynFlow); "
                "Frankle et al. 2021, ICLR, 'Pruning Neural Networks at Initialization: Why are We Missing the Mark?'; "
@@ -138,7 +145,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "03_lottery_tickets": Notebook(
         stem="03_lottery_tickets",
-        summary='lottery tickets by iterative magnitude pruning with rewinding',
+        summary="lottery tickets by iterative magnitude pruning with rewinding",
         title="Lottery tickets: iterative magnitude pruning with rewinding on LeNet-300-100",
         paper="Frankle, Carbin 2019, ICLR, 'The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks'",
         claim=("Winning tickets found by IMP with rewinding to init match the dense network down to a few % of the "
@@ -170,7 +177,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "04_random_search": Notebook(
         stem="04_random_search",
-        summary='random search as a sparse-architecture baseline',
+        summary="random search as a sparse-architecture baseline",
         title="Random search as a sparse architecture baseline",
         paper=("Farahani 2024, 'Random Search as a Baseline for Sparse Neural Network Architecture Search', "
                "arXiv:2403.08265"),
@@ -205,7 +212,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "05_pruning_fraction": Notebook(
         stem="05_pruning_fraction",
-        summary='pruning fraction vs generalization (theory on signal-noise data)',
+        summary="pruning fraction vs generalization (theory on signal-noise data)",
         title="Pruning fraction vs generalization (two-layer network, signal-noise data)",
         paper=("Yang, Liang, Guo, Wu, Wang 2023, ICLR, 'Theoretical Characterization of How Neural Network "
                "Pruning Affects its Generalization', arXiv:2301.00335"),
@@ -247,7 +254,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "06_truly_sparse": Notebook(
         stem="06_truly_sparse",
-        summary='truly sparse (CSR) SET, All-ReLU, importance pruning, a 1,000,000-neuron MLP on 2 CPU cores (profile `scale`)',
+        summary="truly sparse (CSR) SET, All-ReLU, importance pruning, a 1,000,000-neuron MLP on 2 CPU cores (profile `scale`)",
         title="Truly sparse MLPs: SET without masks, All-ReLU, importance pruning, a million neurons on a CPU",
         paper=("Curci, Mocanu, Pechenizkiy 2021, 'Truly Sparse Neural Networks at Scale', arXiv:2102.01732; "
                "Mocanu et al. 2018, Nat. Commun. 9:2383 (SET)"),
@@ -304,7 +311,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "09_sup_tickets": Notebook(
         stem="09_sup_tickets",
-        summary='Sup-tickets: superposing cheap tickets of SET / RigL into one',
+        summary="Sup-tickets: superposing cheap tickets of SET / RigL into one",
         title="Sup-tickets: superposing cheap tickets of SET and RigL into one sparse network",
         paper=("Yin, Menkovski, Fang, Huang, Pei, Pechenizkiy, Mocanu, Liu 2022, UAI (PMLR 180), 'Superposing Many "
                "Tickets into One: A Performance Booster for Sparse Neural Network Training', arXiv:2205.15322"),
@@ -346,7 +353,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "12_slak": Notebook(
         stem="12_slak",
-        summary='SLaK: decomposed sparse large kernels vs dense 7x7 and dense large kernels; effective receptive field',
+        summary="SLaK: decomposed sparse large kernels vs dense 7x7 and dense large kernels; effective receptive field",
         title="SLaK: sparse large kernels (decomposed M x N + N x M kernels, widened and trained sparse)",
         paper=("Liu, Chen, Chen, Chen, Xiao, Wu, Kärkkäinen, Pechenizkiy, Mocanu, Wang 2023, ICLR, "
                "'More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity'"),
@@ -390,7 +397,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "08_free_tickets": Notebook(
         stem="08_free_tickets",
-        summary='FreeTickets: EDST and DST ensembles vs dense ensembles; accuracy, NLL, ECE, training FLOPs',
+        summary="FreeTickets: EDST and DST ensembles vs dense ensembles; accuracy, NLL, ECE, training FLOPs",
         title="FreeTickets: EDST and DST ensembles vs dense models (accuracy, NLL, ECE, training FLOPs)",
         paper=("Liu, Chen, Atashgahi, Chen, Sokar, Mocanu, Pechenizkiy, Wang, Mocanu 2022, ICLR, 'Deep Ensembling "
                "with No Overhead for either Training or Testing: The All-Round Blessings of Dynamic Sparsity'"),
@@ -454,7 +461,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "11_ugts": Notebook(
         stem="11_ugts",
-        summary='untrained GNN tickets (UGTs) vs edge-popup vs trained GCN / GAT, deep GCNs',
+        summary="untrained GNN tickets (UGTs) vs edge-popup vs trained GCN / GAT, deep GCNs",
         title="Untrained GNN tickets (UGTs): sparse subnetworks of random GNNs vs trained dense GNNs",
         paper=("Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022, LoG, 'You Can "
                "Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets'; "
@@ -513,7 +520,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "10_dsn": Notebook(
         stem="10_dsn",
-        summary='DSN: dynamic sparse 1-D CNN for time-series classification',
+        summary="DSN: dynamic sparse 1-D CNN for time-series classification",
         title="DSN: dynamic sparse CNN for time-series classification (UCR/UEA)",
         paper=("Xiao, Wu, Zhang, Liu, Pechenizkiy, Mocanu, Mocanu 2022, NeurIPS, 'Dynamic Sparse Network for "
                "Time Series Classification: Learning What to \"See\"'"),
@@ -553,7 +560,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "07_ctre": Notebook(
         stem="07_ctre",
-        summary='CTRE: cosine-similarity growth for extremely sparse MLPs vs SET / RigL',
+        summary="CTRE: cosine-similarity growth for extremely sparse MLPs vs SET / RigL",
         title="CTRE: cosine-similarity topology exploration for extremely sparse MLPs",
         paper=("Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy 2022, Machine Learning, "
                "'A Brain-inspired Algorithm for Training Highly Sparse Neural Networks' (CTRE)"),
