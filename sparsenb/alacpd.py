@@ -341,6 +341,13 @@ class ALACPD:
             self.reference = (self.reference * (self.n_normal - 1) + new) / self.n_normal
         return event
 
+    @staticmethod
+    def state_bound(n_dim: int, config: "ALACPDConfig | None" = None) -> int:
+        """The most :meth:`state_size` can ever be, whatever the stream's length."""
+        cfg = config or ALACPDConfig()
+        per_sample = (cfg.window + cfg.window * cfg.window) * n_dim
+        return cfg.context * n_dim + cfg.samples_after_change * per_sample + len(cfg.skips)
+
     def state_size(self) -> int:
         """Numbers the detector holds besides its weights (buffer + waiting samples + L_k)."""
         waiting = sum(s[0].numel() + s[1].numel() for s in self.pending)
