@@ -21,7 +21,6 @@ Every detector returns 0-based change-point locations: the first index of each n
 from __future__ import annotations
 
 import math
-from typing import Callable
 
 import numpy as np
 
@@ -93,5 +92,3 @@ def zero(z: np.ndarray) -> list[int]:
     """The zero detector: no change point."""
     return []
 
-
-DETECTORS: dict[str, Callable[..., list[int]]] = {m: (lambda z, s, m=m: detect_ruptures(z, m, **s)) for m in METHODS}
