@@ -75,6 +75,11 @@ def _edst_vs_dense(m: dict, p: str) -> str:
 _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", MOMENTUM=0.9,
                         WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75)
 
+_ALACPD_COMMON = dict(WINDOW=6, HORIZON=4, HIGHWAY=6, UNITS=20, SKIPS=[3, 5, 7], LR=1e-3, WARMUP_FRACTION=0.1,
+                      WARMUP_MIN=10, MARGIN=5, ON_PAR_F1=0.05, THREADS=1)
+_ALACPD_CLAIMS = ("ALACPD ranks first on average covering among the compared detectors (default settings)",
+                  "ALACPD is on par with the best detector on F1 (mean F1 within 0.05, default settings)")
+
 NOTEBOOKS: dict[str, Notebook] = {
     "01_set_rigl": Notebook(
         stem="01_set_rigl",
@@ -626,6 +631,38 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
                        "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)",
                        claim_id="ctre_beats_set_rigl"),
+        ],
+    ),
+    "13_alacpd": Notebook(
+        stem="13_alacpd",
+        title="ALACPD: memory-free online change-point detection with an LSTM-autoencoder ensemble (TCPD)",
+        paper=("Atashgahi, Mocanu, Veldhuis, Pechenizkiy 2022, arXiv:2207.03932, 'Memory-free Online Change-point "
+               "Detection: A Novel Neural Network Approach'; van den Burg, Williams 2020, arXiv:2003.06222 (TCPD)"),
+        claim=_ALACPD_CLAIMS[0] + "; " + _ALACPD_CLAIMS[1],
+        profiles={
+            "smoke": dict(_ALACPD_COMMON, SERIES=["nile", "ozone"], MAX_LENGTH=None, SEEDS=1, WARMUP_EPOCHS=2,
+                          EPOCHS_PER_SAMPLE=1, EPOCHS_AFTER_CHANGE=5),
+            "cpu": dict(_ALACPD_COMMON, SERIES="mirror", MAX_LENGTH=600, SEEDS=1, WARMUP_EPOCHS=10,
+                        EPOCHS_PER_SAMPLE=5, EPOCHS_AFTER_CHANGE=100),
+            "paper": dict(_ALACPD_COMMON, SERIES="all", MAX_LENGTH=None, SEEDS=5, WARMUP_EPOCHS=10,
+                          EPOCHS_PER_SAMPLE=5, EPOCHS_AFTER_CHANGE=100),
+        },
+        minutes={"smoke": 0.5, "paper": 90},
+        gallery=[
+            GalleryRow("ALACPD vs PELT / BinSeg / BottomUp / Window (ruptures, default settings) and zero, covering",
+                       _ALACPD_CLAIMS[0],
+                       lambda m: (f"ALACPD average rank {m.get('default/cover/rank/alacpd', float('nan')):.2f} vs best other "
+                                  f"{m.get('default/cover/best_other_rank', float('nan')):.2f} "
+                                  f"({m.get('default/cover/best_other', '—')}); mean covering "
+                                  f"{m.get('default/cover/mean/alacpd', float('nan')):.3f}; {m.get('series', '—')} series"),
+                       "ALACPD ranks first on average covering (TCPD, abstract)", claim_id="alacpd_first_covering"),
+            GalleryRow("ALACPD vs the same baselines, F1 (margin 5)",
+                       _ALACPD_CLAIMS[1],
+                       lambda m: (f"mean F1 ALACPD {m.get('default/f1/mean/alacpd', float('nan')):.3f} vs best other "
+                                  f"{m.get('default/f1/best_other_mean', float('nan')):.3f} "
+                                  f"({m.get('default/f1/best_other', '—')}); average rank "
+                                  f"{m.get('default/f1/rank/alacpd', float('nan')):.2f}"),
+                       "on par with the best performer on F1 (TCPD, abstract)", claim_id="alacpd_on_par_f1"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --

@@ -171,7 +171,7 @@ _FAMILIES: dict[str, tuple[str, Callable[..., TensorData]]] = {}
 # Modules that register more datasets (one per kind of data); imported on first use so
 # that `import sparsenb` stays light and optional dependencies load only when needed.
 PLUGIN_MODULES = ("sparsenb.data_tabular", "sparsenb.data_images", "sparsenb.data_timeseries",
-                  "sparsenb.data_graphs")
+                  "sparsenb.data_graphs", "sparsenb.data_tcpd")
 _plugins_loaded = False
 
 
