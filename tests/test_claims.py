@@ -61,14 +61,16 @@ def test_run_claim_stores_state_reason_and_holds(tmp_path):
     assert run.claim("C beats D", False, "1 vs 2") is False
     assert run.claim("E beats F on Yale", True, state="inconclusive", reason="F at chance", id="e_vs_f") is False
     assert run.claim("G within 2 points of published", None, state="not evaluated", reason="no reference") is False
-    claims = json.loads((tmp_path / "results.json").read_text())["claims"]
+    claims = run.data["claims"]
     assert [(c["state"], c["holds"], c["reason"]) for c in claims] == [
         ("held", True, ""), ("not held", False, ""), ("inconclusive", None, "F at chance"),
         ("not evaluated", None, "no reference")]
     assert claims[2]["id"] == "e_vs_f" and claims[0]["id"] == "A beats B"
     run.claim("E beats F on Cora", False, id="e_vs_f")  # same id replaces, whatever the text
+    run.finish()
     claims = json.loads((tmp_path / "results.json").read_text())["claims"]
     assert len(claims) == 4 and claims[-1]["text"] == "E beats F on Cora" and claims[-1]["state"] == "not held"
+    assert [c["state"] for c in claims[:3]] == ["held", "not held", "not evaluated"]
 
 
 def test_run_claim_rejects_bad_states(tmp_path):

@@ -75,6 +75,19 @@ def test_committed_cpu_results_exist_and_claims_match_gallery(stem):
     assert figs, f"commit the cpu figures of {stem}"
 
 
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_run_finish_once_after_the_last_record(path):
+    """results.json is written only by run.finish(): every notebook calls it once, after its last
+    record/claim/figure/cached call (a record after it would only reach the partial file)."""
+    import re
+    nb = nbformat.read(path, as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    finishing = [i for i, src in enumerate(code) if "run.finish()" in src]
+    assert len(finishing) == 1, "call run.finish() once, in the cell after the last record"
+    uses = [i for i, src in enumerate(code) if re.search(r"\brun\.(record|claim|figure|cached)\(", src)]
+    assert max(uses) < finishing[0], "record/claim/figure/cached after run.finish()"
+
+
 def test_readme_gallery_matches_results():
     assert update_readme(ROOT / "README.md", check=True), "README gallery is stale: run `sparsenb gallery`"
 

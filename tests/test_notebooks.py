@@ -71,6 +71,22 @@ def test_set_rigl_smoke_numbers(executed):
     assert m["rigl/0.9/test_acc_mean"] > 0.3
 
 
+def test_alacpd_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "13_alacpd":
+        pytest.skip("checks of 13_alacpd only")
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["series"] == 2 and m["series_names"] == ["nile", "ozone"]
+    methods = ("alacpd", "pelt", "binseg", "bottomup", "window", "zero")
+    for metric in ("f1", "cover"):
+        assert sum(m[f"default/{metric}/rank/{x}"] for x in methods) == pytest.approx(21)  # ranks 1..6 per series
+        assert all(0 <= m[f"default/{metric}/mean/{x}"] <= 1 for x in methods)
+    # zero detector, by hand: nile R = (1 + 1/2 + 1 + 1/2 + 1/2) / 5 = 0.7, P = 1 -> F1 = 14/17;
+    # ozone R = (1/2 + 1/2 + 1 + 1/2 + 1/3) / 5 = 17/30 -> F1 = 34/47
+    assert m["default/f1/mean/zero"] == pytest.approx((14 / 17 + 34 / 47) / 2)
+    assert m["alacpd/ms_per_sample_overall"] > 0
+
+
 def test_nbval_over_executed_copy(executed):
     nb, out = executed
     r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",

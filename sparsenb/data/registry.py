@@ -179,7 +179,7 @@ _FAMILIES: dict[str, tuple[str, Callable[..., TensorData]]] = {}
 # Modules that register more datasets (one per kind of data); imported on first use so
 # that `import sparsenb` stays light and optional dependencies load only when needed.
 PLUGIN_MODULES = ("sparsenb.data.tabular", "sparsenb.data.images", "sparsenb.data.timeseries",
-                  "sparsenb.data.graphs")
+                  "sparsenb.data.graphs", "sparsenb.data.tcpd")
 _plugins_loaded = False
 
 

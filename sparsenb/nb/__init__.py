@@ -9,10 +9,10 @@ What a notebook calls::
 
 Needs the ``notebooks`` extra (pandas, matplotlib, papermill ...).
 """
-from . import catalog, claims, plots
+from . import catalog, claims, params, plots
 from ..experiments.common import summarize, train_run
 from .notebook import compare_table, show_source
 from .record import Run, claim, record
 
-__all__ = ["Run", "record", "claim", "catalog", "claims", "plots", "compare_table", "show_source", "train_run",
+__all__ = ["Run", "record", "claim", "catalog", "claims", "params", "plots", "compare_table", "show_source", "train_run",
            "summarize"]

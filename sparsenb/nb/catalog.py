@@ -8,12 +8,21 @@ literals only. A notebook resolves its settings with::
 
 Profiles: ``smoke`` (seconds, CI), ``cpu`` (minutes, offline, the committed
 record) and ``paper`` (the paper's setting; full data, meant for a GPU).
-An override that is not ``None`` replaces the profile's value.
+An override that is not ``None`` replaces the profile's value, after the
+check of :mod:`sparsenb.nb.params` (name, type, list shape), so a bad value stops
+the settings cell with one line instead of failing cells later.
+
+``Notebook.minutes`` holds estimates for the profiles without a committed
+record; the ``cpu`` profile's run time is measured by its record
+(:func:`sparsenb.nb.gallery.run_time_text`), the one source for README,
+``sparsenb list`` and the notebook's title cell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
+
+from . import params
 
 __all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "resolve", "Config"]
 
@@ -41,8 +50,9 @@ class Notebook:
     paper: str
     claim: str
     profiles: dict[str, dict[str, Any]]
-    minutes: dict[str, float]
+    minutes: dict[str, float]  # estimates for the profiles without a committed record (cpu: measured, see gallery)
     gallery: list[GalleryRow] = field(default_factory=list)
+    summary: str = ""  # what it reproduces, one line for the README's table of notebooks
 
 
 def _acc(m: dict, key: str) -> str:
@@ -65,9 +75,15 @@ def _edst_vs_dense(m: dict, p: str) -> str:
 _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", MOMENTUM=0.9,
                         WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75)
 
+_ALACPD_COMMON = dict(WINDOW=6, HORIZON=4, HIGHWAY=6, UNITS=20, SKIPS=[3, 5, 7], LR=1e-3, WARMUP_FRACTION=0.1,
+                      WARMUP_MIN=10, MARGIN=5, ON_PAR_F1=0.05, THREADS=1)
+_ALACPD_CLAIMS = ("ALACPD ranks first on average covering among the compared detectors (default settings)",
+                  "ALACPD is on par with the best detector on F1 (mean F1 within 0.05, default settings)")
+
 NOTEBOOKS: dict[str, Notebook] = {
     "01_set_rigl": Notebook(
         stem="01_set_rigl",
+        summary="SET and RigL vs static sparse and dense",
         title="SET and RigL on LeNet-300-100",
         paper=("Mocanu et al. 2018, Nat. Commun. 9:2383 (SET); "
                "Evci et al. 2020, ICML, 'Rigging the Lottery' (RigL)"),
@@ -80,7 +96,7 @@ NOTEBOOKS: dict[str, Notebook] = {
             "paper": dict(_SET_RIGL_COMMON, DATASET="mnist", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
                           EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step"),
         },
-        minutes={"smoke": 0.3, "cpu": 8, "paper": 60},
+        minutes={"smoke": 0.3, "paper": 60},
         gallery=[
             GalleryRow("SET (LeNet-300-100, 98% sparse)", "SET beats static sparse at every sparsity",
                        lambda m: _acc(m, "set/0.98"), "97.74 % (full MNIST)",
@@ -96,6 +112,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "02_pruning_at_init": Notebook(
         stem="02_pruning_at_init",
+        summary="SNIP / GraSP / SynFlow vs magnitude and random; layer collapse",
         title="Pruning at initialisation: SNIP, GraSP, SynFlow vs random and magnitude",
         paper=("Lee et al. 2019, ICLR (SNIP); Wang et al. 2020, ICLR (GraSP); Tanaka et al. 2020, NeurIPS (SynFlow); "
                "Frankle et al. 2021, ICLR, 'Pruning Neural Networks at Initialization: Why are We Missing the Mark?'; "
@@ -122,7 +139,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           MOMENTUM=0.9, WEIGHT_DECAY=0.0, SCHEDULE="step", EVAL="epoch", SCOPE="global",
                           PRUNE_BATCHES=1, SYNFLOW_ITERATIONS=100, GRASP_TEMPERATURE=200.0, THREADS=0),
         },
-        minutes={"smoke": 0.5, "cpu": 8, "paper": 240},
+        minutes={"smoke": 0.5, "paper": 240},
         gallery=[
             GalleryRow("SynFlow vs SNIP / GraSP / magnitude / random: layer collapse (LeNet-300-100, LeNet-5)",
                        "SynFlow reaches the highest sparsity before collapse",
@@ -144,6 +161,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "03_lottery_tickets": Notebook(
         stem="03_lottery_tickets",
+        summary="lottery tickets by iterative magnitude pruning with rewinding",
         title="Lottery tickets: iterative magnitude pruning with rewinding on LeNet-300-100",
         paper="Frankle, Carbin 2019, ICLR, 'The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks'",
         claim=("Winning tickets found by IMP with rewinding to init match the dense network down to a few % of the "
@@ -159,7 +177,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           SEEDS=5, EPOCHS=50, BATCH_SIZE=60, LR=1.2e-3, OPTIMIZER="adam", SCHEDULE="constant",
                           THREADS=0),
         },
-        minutes={"smoke": 0.5, "cpu": 7, "paper": 300},
+        minutes={"smoke": 0.5, "paper": 300},
         gallery=[
             GalleryRow("Winning tickets, LeNet-300-100 (IMP, rewind to init)",
                        "Tickets with 7-21% of weights match or beat the dense network",
@@ -177,6 +195,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "04_random_search": Notebook(
         stem="04_random_search",
+        summary="random search as a sparse-architecture baseline",
         title="Random search as a sparse architecture baseline",
         paper=("Farahani 2024, 'Random Search as a Baseline for Sparse Neural Network Architecture Search', "
                "arXiv:2403.08265"),
@@ -193,7 +212,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           CANDIDATES=1000, SEEDS=20, EPOCHS=50, BATCH_SIZE=100, LR=0.05, MOMENTUM=0.9,
                           WEIGHT_DECAY=5e-4, SCHEDULE="cosine", CONV_FRACTION=0.99, ALPHA=0.05),
         },
-        minutes={"smoke": 0.25, "cpu": 9.5, "paper": 240},
+        minutes={"smoke": 0.25, "paper": 240},
         gallery=[
             GalleryRow("Random search, node space (MLP 256-256, 75% nodes removed)",
                        "Random search does not reach a better final test accuracy than a random configuration "
@@ -213,6 +232,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "05_pruning_fraction": Notebook(
         stem="05_pruning_fraction",
+        summary="pruning fraction vs generalization (theory on signal-noise data)",
         title="Pruning fraction vs generalization (two-layer network, signal-noise data)",
         paper=("Yang, Liang, Guo, Wu, Wang 2023, ICLR, 'Theoretical Characterization of How Neural Network "
                "Pruning Affects its Generalization', arXiv:2301.00335"),
@@ -236,7 +256,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           MLP_DATASET="mnist", MLP_HIDDEN=1024, MLP_P=[0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99],
                           MLP_SEEDS=5, MLP_EPOCHS=50, MLP_LR=0.05, MLP_BATCH_SIZE=100),
         },
-        minutes={"smoke": 0.3, "cpu": 7, "paper": 120},
+        minutes={"smoke": 0.3, "paper": 120},
         gallery=[
             GalleryRow("Random pruning at init, 2-layer net (signal-noise data)",
                        "Below a threshold, training loss goes to 0 and test error is low and falls as p grows",
@@ -256,6 +276,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "06_truly_sparse": Notebook(
         stem="06_truly_sparse",
+        summary="truly sparse (CSR) SET, All-ReLU, importance pruning, a 1,000,000-neuron MLP on 2 CPU cores (profile `scale`)",
         title="Truly sparse MLPs: SET without masks, All-ReLU, importance pruning, a million neurons on a CPU",
         paper=("Curci, Mocanu, Pechenizkiy 2021, 'Truly Sparse Neural Networks at Scale', arXiv:2102.01732; "
                "Mocanu et al. 2018, Nat. Commun. 9:2383 (SET)"),
@@ -293,7 +314,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           WEIGHT_DECAY=2e-4, SCHEDULE="constant", BIG_HIDDEN=[500000, 500000], BIG_EPSILON=1,
                           BIG_EPOCHS=20, BIG_LR=0.01, BIG_INIT="he_sparse", THREADS=0),
         },
-        minutes={"smoke": 0.3, "cpu": 7, "scale": 8, "paper": 3000},
+        minutes={"smoke": 0.3, "scale": 8, "paper": 3000},
         gallery=[
             GalleryRow("Truly sparse SET vs masked SET (MLP 784-1000-1000-10, eps 8)",
                        "Truly sparse SET matches masked SET within 0.5 points",
@@ -315,6 +336,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "09_sup_tickets": Notebook(
         stem="09_sup_tickets",
+        summary="Sup-tickets: superposing cheap tickets of SET / RigL into one",
         title="Sup-tickets: superposing cheap tickets of SET and RigL into one sparse network",
         paper=("Yin, Menkovski, Fang, Huang, Pei, Pechenizkiy, Mocanu, Liu 2022, UAI (PMLR 180), 'Superposing Many "
                "Tickets into One: A Performance Booster for Sparse Neural Network Training', arXiv:2205.15322"),
@@ -340,7 +362,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           PRUNE_SCOPE="global", CARRY="pruned", BN_UPDATE=True, ZETA=0.3, DELTA_T=1000, ALPHA=0.5,
                           T_END=1.0, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 9, "paper": 150},
+        minutes={"smoke": 0.4, "paper": 150},
         gallery=[
             GalleryRow("Sup-tickets on SET (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
                        "Sup-tickets (SET): the superposed ticket beats base SET and the last cheap ticket",
@@ -358,6 +380,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "12_slak": Notebook(
         stem="12_slak",
+        summary="SLaK: decomposed sparse large kernels vs dense 7x7 and dense large kernels; effective receptive field",
         title="SLaK: sparse large kernels (decomposed M x N + N x M kernels, widened and trained sparse)",
         paper=("Liu, Chen, Chen, Chen, Xiao, Wu, Kärkkäinen, Pechenizkiy, Mocanu, Wang 2023, ICLR, "
                "'More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity'"),
@@ -382,7 +405,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           BATCH_SIZE=128, LR=4e-3, WEIGHT_DECAY=0.05, AUGMENT=4, FLIP=True, ERF_IMAGES=50,
                           ERF_SIZE=128, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 15.4, "paper": 600},
+        minutes={"smoke": 0.4, "paper": 600},
         gallery=[
             GalleryRow("SLaK vs dense 7x7 at matched parameters (small ConvNeXt, cifar10-jpeg)",
                        "SLaK beats the dense 7x7 at matched parameters",
@@ -403,6 +426,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "08_free_tickets": Notebook(
         stem="08_free_tickets",
+        summary="FreeTickets: EDST and DST ensembles vs dense ensembles; accuracy, NLL, ECE, training FLOPs",
         title="FreeTickets: EDST and DST ensembles vs dense models (accuracy, NLL, ECE, training FLOPs)",
         paper=("Liu, Chen, Atashgahi, Chen, Sokar, Mocanu, Pechenizkiy, Wang, Mocanu 2022, ICLR, 'Deep Ensembling "
                "with No Overhead for either Training or Testing: The All-Round Blessings of Dynamic Sparsity'"),
@@ -444,7 +468,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                                                    EPOCHS=250, EXPLORE_EPOCHS=150, REFINE_EPOCHS=100,
                                                    DELTA_T=1000, BATCH_SIZE=128, LR=0.1, AUGMENT=True)}),
         },
-        minutes={"smoke": 0.4, "cpu": 18, "paper": 2400},
+        minutes={"smoke": 0.4, "paper": 2400},
         gallery=[
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
@@ -469,6 +493,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "11_ugts": Notebook(
         stem="11_ugts",
+        summary="untrained GNN tickets (UGTs) vs edge-popup vs trained GCN / GAT, deep GCNs",
         title="Untrained GNN tickets (UGTs): sparse subnetworks of random GNNs vs trained dense GNNs",
         paper=("Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022, LoG, 'You Can "
                "Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets'; "
@@ -499,7 +524,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITIES=[0.04, 0.5, 0.9], DEEP_LR=0.005,
                           DEEP_EPOCHS=400, DEEP_SEEDS=5, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 13.4, "paper": 120},
+        minutes={"smoke": 0.4, "paper": 120},
         gallery=[
             GalleryRow("UGTs, GCN on Cora (untrained, sparsity chosen on validation) vs trained dense GCN",
                        "An untrained sparse GCN (UGTs) matches the trained dense GCN on Cora",
@@ -531,6 +556,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "10_dsn": Notebook(
         stem="10_dsn",
+        summary="DSN: dynamic sparse 1-D CNN for time-series classification",
         title="DSN: dynamic sparse CNN for time-series classification (UCR/UEA)",
         paper=("Xiao, Wu, Zhang, Liu, Pechenizkiy, Mocanu, Mocanu 2022, NeurIPS, 'Dynamic Sparse Network for "
                "Time Series Classification: Learning What to \"See\"'"),
@@ -550,7 +576,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           ALPHA=0.5, UPDATE_EVERY=5, T_END=0.8, FLOOR=0.001, EPOCHS=1000, LR=3e-4, LR_MIN=1e-4,
                           BATCH_SIZE=16, SELECT="min_train_loss", THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 7.5, "paper": 180},
+        minutes={"smoke": 0.4, "paper": 180},
         gallery=[
             GalleryRow("DSN vs the same CNN dense (GunPoint / ItalyPowerDemand)",
                        "DSN is at least as accurate as its dense counterpart with under 50% of its FLOPs",
@@ -572,6 +598,7 @@ NOTEBOOKS: dict[str, Notebook] = {
     ),
     "07_ctre": Notebook(
         stem="07_ctre",
+        summary="CTRE: cosine-similarity growth for extremely sparse MLPs vs SET / RigL",
         title="CTRE: cosine-similarity topology exploration for extremely sparse MLPs",
         paper=("Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy 2022, Machine Learning, "
                "'A Brain-inspired Algorithm for Training Highly Sparse Neural Networks' (CTRE)"),
@@ -595,7 +622,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0,
                           SCALING="paper", INIT="glorot", THREADS=0),
         },
-        minutes={"smoke": 0.3, "cpu": 11, "paper": 1500},
+        minutes={"smoke": 0.3, "paper": 1500},
         gallery=[
             GalleryRow("CTRE_sim / CTRE_seq vs SET / RigL (MLP, 3 hidden layers, ER eps = 1, all layers sparse)",
                        "CTRE beats SET and RigL at extreme sparsity",
@@ -604,6 +631,38 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
                        "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)",
                        claim_id="ctre_beats_set_rigl"),
+        ],
+    ),
+    "13_alacpd": Notebook(
+        stem="13_alacpd",
+        title="ALACPD: memory-free online change-point detection with an LSTM-autoencoder ensemble (TCPD)",
+        paper=("Atashgahi, Mocanu, Veldhuis, Pechenizkiy 2022, arXiv:2207.03932, 'Memory-free Online Change-point "
+               "Detection: A Novel Neural Network Approach'; van den Burg, Williams 2020, arXiv:2003.06222 (TCPD)"),
+        claim=_ALACPD_CLAIMS[0] + "; " + _ALACPD_CLAIMS[1],
+        profiles={
+            "smoke": dict(_ALACPD_COMMON, SERIES=["nile", "ozone"], MAX_LENGTH=None, SEEDS=1, WARMUP_EPOCHS=2,
+                          EPOCHS_PER_SAMPLE=1, EPOCHS_AFTER_CHANGE=5),
+            "cpu": dict(_ALACPD_COMMON, SERIES="mirror", MAX_LENGTH=600, SEEDS=1, WARMUP_EPOCHS=10,
+                        EPOCHS_PER_SAMPLE=5, EPOCHS_AFTER_CHANGE=100),
+            "paper": dict(_ALACPD_COMMON, SERIES="all", MAX_LENGTH=None, SEEDS=5, WARMUP_EPOCHS=10,
+                          EPOCHS_PER_SAMPLE=5, EPOCHS_AFTER_CHANGE=100),
+        },
+        minutes={"smoke": 0.5, "paper": 90},
+        gallery=[
+            GalleryRow("ALACPD vs PELT / BinSeg / BottomUp / Window (ruptures, default settings) and zero, covering",
+                       _ALACPD_CLAIMS[0],
+                       lambda m: (f"ALACPD average rank {m.get('default/cover/rank/alacpd', float('nan')):.2f} vs best other "
+                                  f"{m.get('default/cover/best_other_rank', float('nan')):.2f} "
+                                  f"({m.get('default/cover/best_other', '—')}); mean covering "
+                                  f"{m.get('default/cover/mean/alacpd', float('nan')):.3f}; {m.get('series', '—')} series"),
+                       "ALACPD ranks first on average covering (TCPD, abstract)", claim_id="alacpd_first_covering"),
+            GalleryRow("ALACPD vs the same baselines, F1 (margin 5)",
+                       _ALACPD_CLAIMS[1],
+                       lambda m: (f"mean F1 ALACPD {m.get('default/f1/mean/alacpd', float('nan')):.3f} vs best other "
+                                  f"{m.get('default/f1/best_other_mean', float('nan')):.3f} "
+                                  f"({m.get('default/f1/best_other', '—')}); average rank "
+                                  f"{m.get('default/f1/rank/alacpd', float('nan')):.2f}"),
+                       "on par with the best performer on F1 (TCPD, abstract)", claim_id="alacpd_on_par_f1"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --
@@ -625,17 +684,20 @@ class Config(dict):
 
 
 def resolve(stem: str, profile: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The settings of ``profile`` for notebook ``stem``, with non-``None`` overrides applied."""
+    """The settings of ``profile`` for notebook ``stem``, with non-``None`` overrides applied.
+
+    Overrides are checked first (:func:`sparsenb.nb.params.check`): an unknown name, a wrong type or a
+    scalar where a list belongs raises :class:`~sparsenb.nb.params.ParameterError` (a ``ValueError``)
+    with a one-line message, before any work starts.
+    """
     if stem not in NOTEBOOKS:
         raise ValueError(f"unknown notebook {stem!r}; known: {sorted(NOTEBOOKS)}")
     nb = NOTEBOOKS[stem]
     if profile not in nb.profiles:
         raise ValueError(f"unknown PROFILE {profile!r} for {stem}; choose one of {sorted(nb.profiles)}")
     cfg = Config(nb.profiles[profile], PROFILE=profile)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in cfg:
-            raise ValueError(f"unknown parameter {key!r} for {stem}; parameters are {sorted(cfg)}")
-        cfg[key] = value
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    spec = params.notebook_spec(stem)
+    params.check({k: p for k, p in spec.items() if k in cfg}, given, where=stem, profile=profile)
+    cfg.update(given)
     return cfg
