@@ -14,8 +14,8 @@ import torch
 
 from sparsenb.data import TensorData
 from sparsenb.core.masks import Masking
-from sparsenb.experiments.pruning_fraction import (PatchNet, log_steps, make_patch_data, mlp_prune_run, neuron_masks,
-                                     signal_noise, train_gd)
+from sparsenb.experiments.pruning_fraction import log_steps, mlp_prune_run, train_gd
+from sparsenb.models.patchnet import PatchNet, make_patch_data, neuron_masks, signal_noise
 
 
 def test_patch_data_shapes_and_signal_patch():

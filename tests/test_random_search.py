@@ -13,8 +13,8 @@ from torch import nn
 
 from sparsenb.data import TensorData
 from sparsenb.models import MLP
-from sparsenb.experiments.random_search import (compare, epochs_to_fraction, linear_layers, masked_eval, node_masks,
-                                    random_search, sample_node_config, search_run, split_validation)
+from sparsenb.experiments.random_search import compare, epochs_to_fraction, search_run, split_validation
+from sparsenb.methods.random_search import linear_layers, masked_eval, node_masks, random_search, sample_node_config
 
 
 def toy_data(n=120, seed=0):

@@ -51,108 +51,26 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
-from torch import nn
 from torch.nn import functional as F
 
 from ..data.registry import TensorData
-from ..core.masks import Masking, topk_mask
+from ..core.masks import Masking
 from ..models.classic import MLP
+from ..models.patchnet import PatchData, PatchNet, make_patch_data, neuron_masks, signal_noise
 from ..core import seeding
 from ..train.trainer import set_seed
 from .common import train_fixed_masks
 
-__all__ = ["PatchData", "make_patch_data", "PatchNet", "neuron_masks", "signal_noise", "log_steps", "train_gd",
+__all__ = ["log_steps", "train_gd",
            "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep"]
 
 
-@dataclass
-class PatchData:
-    """Examples of the signal-noise patch model.
-
-    X: float (n, 2, d): patch 0 is ``y * mu``, patch 1 is the noise ``xi``.
-    y: float (n,) in {-1, +1}.
-    mu: float (d,), the signal vector ``||mu|| e_1``.
-    """
-
-    X: torch.Tensor
-    y: torch.Tensor
-    mu: torch.Tensor
-
-    @property
-    def xi(self) -> torch.Tensor:
-        return self.X[:, 1]
 
 
-def make_patch_data(n: int, d: int, mu_norm: float, sigma_p: float,
-                    generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32) -> PatchData:
-    """``n`` examples ``x = (y mu, xi)``, ``mu = mu_norm e_1``, ``xi ~ N(0, sigma_p^2 (I - e_1 e_1^T))``."""
-    if d < 2 or n < 1:
-        raise ValueError(f"need n >= 1 and d >= 2, got n={n}, d={d}")
-    y = torch.randint(0, 2, (n,), generator=generator).to(dtype) * 2 - 1
-    mu = torch.zeros(d, dtype=dtype)
-    mu[0] = mu_norm
-    xi = torch.randn(n, d, generator=generator, dtype=dtype) * sigma_p
-    xi[:, 0] = 0.0  # project out the signal direction
-    X = torch.stack([y[:, None] * mu, xi], dim=1)
-    return PatchData(X, y, mu)
 
-
-class PatchNet(nn.Module):
-    """The two-layer network ``f(W, x) = F_{+1} - F_{-1}`` of the module docstring.
-
-    ``weight`` has shape ``(2, m, d)``: ``weight[0]`` are the ``m`` neurons of class +1,
-    ``weight[1]`` those of class -1. The fixed second layer is ``+-1/m``. Prune it
-    with ``Masking(net, names=["weight"])``; the mask is applied to the weights.
-    Input ``(N, 2, d)``; output ``(N,)`` real scores (the predicted label is the sign).
-    """
-
-    def __init__(self, d: int, m: int, q: float = 3.0, sigma_0: float = 0.01,
-                 generator: torch.Generator | None = None):
-        super().__init__()
-        self.d, self.m, self.q = d, m, q
-        self.weight = nn.Parameter(torch.randn(2, m, d, generator=generator) * sigma_0)
-
-    def activation(self, z: torch.Tensor) -> torch.Tensor:
-        return F.relu(z).pow(self.q)
-
-    def preactivations(self, X: torch.Tensor) -> torch.Tensor:
-        """``<w_{j,r}, x_i^(k)>`` as ``(N, 2 patches, 2 classes, m)``."""
-        return torch.einsum("nkd,jrd->nkjr", X, self.weight)
-
-    def forward(self, X: torch.Tensor) -> torch.Tensor:
-        F_j = self.activation(self.preactivations(X)).sum(dim=(1, 3)) / self.m  # (N, 2)
-        return F_j[:, 0] - F_j[:, 1]
-
-
-def neuron_masks(d: int, m: int, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Bool ``(2, m, d)``: every neuron keeps exactly ``round((1 - p) d)`` random input coordinates."""
-    if not 0.0 <= p < 1.0:
-        raise ValueError(f"pruning fraction p must be in [0, 1), got {p}")
-    keep = round((1.0 - p) * d)
-    if keep < 1:
-        raise ValueError(f"p={p} keeps no input coordinate of d={d}")
-    scores = torch.rand(2 * m, d, generator=generator)
-    return torch.stack([topk_mask(s, keep) for s in scores]).view(2, m, d)
-
-
-@torch.no_grad()
-def signal_noise(net: PatchNet, data: PatchData) -> dict[str, float]:
-    """Signal learning and noise memorization of the (masked) weights.
-
-    ``signal_max`` = max_{j,r} |<w_{j,r}, mu>|, ``signal_mean`` = mean_{j,r} |<w_{j,r}, mu>|;
-    ``noise_max`` = mean_i max_r |<w_{y_i,r}, xi_i>| (how strongly each training example's
-    noise is memorized by the neurons of its own class), ``noise_mean`` = mean_{i,r} of the same.
-    """
-    w = net.weight
-    sig = (w @ data.mu).abs()  # (2, m)
-    rho = torch.einsum("nd,jrd->njr", data.xi, w).abs()  # (n, 2, m)
-    own = torch.where(data.y[:, None] > 0, rho[:, 0], rho[:, 1])  # (n, m): neurons of class y_i
-    return {"signal_max": float(sig.max()), "signal_mean": float(sig.mean()),
-            "noise_max": float(own.max(dim=1).values.mean()), "noise_mean": float(own.mean())}
 
 
 @torch.no_grad()

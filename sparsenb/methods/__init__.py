@@ -12,7 +12,8 @@ hooks and never branches on the name::
 Pruning at initialisation (``snip``, ``grasp``, ``synflow``, ``magnitude_init``)
 chooses the masks in ``init_masks(model, data)`` and keeps them fixed; ``fixed``
 trains with given masks. Iterative magnitude pruning (lottery tickets) is a
-driver over whole trainings: :func:`sparsenb.methods.imp.iterative_magnitude_pruning`.
+driver over whole trainings: :func:`sparsenb.methods.imp.iterative_magnitude_pruning`; random search
+over node configurations (:mod:`sparsenb.methods.random_search`) picks fixed masks before training.
 """
 from .base import METHODS, Method, available, get, register
 from . import dense, static, set, rigl, prune_init, imp  # noqa: F401  (registration side effects)
