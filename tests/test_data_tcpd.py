@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsenb import data
+from sparsenb.data import registry as data
 from sparsenb.data import DataError
 from sparsenb.data.tcpd import NOT_IN_MIRROR, TCPD_MD5, load_tcpd, tcpd_names
 

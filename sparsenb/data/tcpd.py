@@ -116,7 +116,7 @@ class TcpdSeries:
 
     @property
     def n_obs(self) -> int:
-        return int(self.values.shape[0])
+        return len(self.values)
 
     @property
     def n_dim(self) -> int:

@@ -26,9 +26,19 @@ from ..cpd import baselines as cb
 from ..cpd.alacpd import ALACPDConfig, detect, prepare_series
 from ..cpd.metrics import covering, f_measure
 from ..data.tcpd import TcpdSeries, load_tcpd, tcpd_names
+from .spec import settings_class
 
-__all__ = ["select_series", "alacpd_config", "run_series", "score_table", "average_ranks",
+__all__ = ["Settings", "OURS", "select_series", "alacpd_config", "run_series", "score_table", "average_ranks",
            "claim_verdicts", "plot_series_grid", "plot_rank_table", "plot_time_per_sample"]
+
+Settings = settings_class("13_alacpd")  # typed, frozen; from specs/13_alacpd.json
+CLAIMS = ("ALACPD ranks first on average covering among the compared detectors (default settings)",
+                  "ALACPD is on par with the best detector on F1 (mean F1 within 0.05, default settings)")
+
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "alacpd_first_covering": lambda m: (f"ALACPD average rank {m.get('default/cover/rank/alacpd', float('nan')):.2f} vs best other " f"{m.get('default/cover/best_other_rank', float('nan')):.2f} " f"({m.get('default/cover/best_other', '—')}); mean covering " f"{m.get('default/cover/mean/alacpd', float('nan')):.3f}; {m.get('series', '—')} series"),
+    "alacpd_on_par_f1": lambda m: (f"mean F1 ALACPD {m.get('default/f1/mean/alacpd', float('nan')):.3f} vs best other " f"{m.get('default/f1/best_other_mean', float('nan')):.3f} " f"({m.get('default/f1/best_other', '—')}); average rank " f"{m.get('default/f1/rank/alacpd', float('nan')):.2f}"),
+}
 
 METRICS = ("f1", "cover")
 

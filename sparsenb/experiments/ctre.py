@@ -33,10 +33,16 @@ from ..data.registry import TensorData
 from ..data.tabular import SCALINGS, SCIKIT_FEATURE, load_scikit_feature
 from ..core.masks import Masking
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from .spec import settings_class
 
-__all__ = ["INITS", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
+__all__ = ["Settings", "OURS", "INITS", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
            "signal_scales", "method_options", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "ctre_claim", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
+
+Settings = settings_class("07_ctre")  # typed, frozen; from specs/07_ctre.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "ctre_beats_set_rigl": lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/wins', '—')} of " f"{m.get('claim/datasets', '—')} datasets (mean margin " f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
+}
 
 METHOD_LABELS = {"dense": "dense", "set": "SET", "rigl": "RigL", "ctre_sim": "CTRE_sim", "ctre_seq": "CTRE_seq"}
 INITS = ("glorot", "torch")

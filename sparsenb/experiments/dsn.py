@@ -37,9 +37,16 @@ from .. import methods
 from ..data.registry import TensorData
 from ..models.dsn import DSNNet, build_dsn, windowed_convs
 from ..train.trainer import Trainer, pick_device, set_seed
+from .spec import acc_text, settings_class
 
-__all__ = ["ARMS", "PUBLISHED", "published_claim", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
+__all__ = ["Settings", "OURS", "ARMS", "PUBLISHED", "published_claim", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
            "published_gaps", "plot_kernels", "plot_accuracy", "plot_tap_usage"]
+
+Settings = settings_class("10_dsn")  # typed, frozen; from specs/10_dsn.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "dsn_vs_dense": lambda m: "; ".join(f"{ds.split(':')[-1]}: DSN {acc_text(m, f'{ds}/dsn')} vs dense {acc_text(m, f'{ds}/dense')}, " f"{100 * m.get(f'{ds}/dsn/inference_flops_ratio', float('nan')):.1f} % of dense FLOPs" for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
+    "dsn_near_published": lambda m: "; ".join(f"{ds.split(':')[-1]}: DSN {acc_text(m, f'{ds}/dsn')}, worst gap " f"{m.get(f'{ds}/dsn/worst_gap_to_published_points', float('nan')):+.2f} points" for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
+}
 
 ARMS = ("dense", "static", "dsn")
 

@@ -36,10 +36,28 @@ from ..train.augment import RandomCropFlip
 from ..data.registry import TensorData
 from ..methods.edst import edst_lr_factor
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from .spec import settings_class
 
-__all__ = ["KINDS", "encode_tensor", "decode_tensor", "pack_masks", "unpack_masks", "train_member",
+__all__ = ["Settings", "OURS", "KINDS", "encode_tensor", "decode_tensor", "pack_masks", "unpack_masks", "train_member",
            "member_seeds", "evaluate_arms", "training_costs", "plot_reliability", "plot_cost_quality",
            "plot_edst_phases", "edst_beats_dense", "tickets_diverse", "record_rows", "reliability_rows"]
+
+Settings = settings_class("08_free_tickets")  # typed, frozen; from specs/08_free_tickets.json
+def _edst_vs_dense(m: dict, p: str) -> str:
+    """08_free_tickets gallery cell: EDST ensemble vs single dense (mean ± std) on dataset prefix ``p``."""
+    return ("acc {} vs {} %, NLL {} vs {}, ECE {} vs {} at {:.2f}x dense "
+            "training FLOPs (mean ± std over {} seeds)").format(
+        *(f"{m.get(p + a + k, float('nan')):{f}} ± {m.get(p + a + k + '_std', float('nan')):{f}}"
+          for k, f in (("acc", ".2f"), ("nll", ".3f"), ("ece", ".3f"))
+          for a in ("edst_ensemble/", "single_dense/")),
+        m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds"))
+
+
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "edst_beats_dense/mnist5k": lambda m: _edst_vs_dense(m, "mnist5k/"),
+    "edst_beats_dense/cifar10-jpeg": lambda m: _edst_vs_dense(m, "cifar10-jpeg/"),
+    "tickets_diverse/cifar10-jpeg": lambda m, p="cifar10-jpeg/": "disagreement {} vs {} (DST ensemble); mask distance {} vs {}" .format( *(f"{m.get(p + a + k, float('nan')):.3f} ± {m.get(p + a + k + '_std', float('nan')):.3f}" for k in ("disagreement", "mask_distance") for a in ("edst_ensemble/", "dst_ensemble/"))),
+}
 
 KINDS = ("dense", "dst", "edst")
 

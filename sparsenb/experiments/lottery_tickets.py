@@ -34,8 +34,15 @@ from ..data.registry import TensorData
 from ..core.masks import Masking
 from ..methods.imp import FixedMasks, iterative_magnitude_pruning
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device
+from .spec import acc_text, settings_class
 
-__all__ = ["run_imp", "imp_summary", "matches_dense", "plot_imp", "ARMS"]
+__all__ = ["Settings", "OURS", "run_imp", "imp_summary", "matches_dense", "plot_imp", "ARMS"]
+
+Settings = settings_class("03_lottery_tickets")  # typed, frozen; from specs/03_lottery_tickets.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "tickets_match_dense": lambda m: (f"{m.get('ticket_min_in_7_21_pct_remaining', float('nan')) * 100:.2f} % (worst round in " f"range) vs dense {acc_text(m, 'dense')}"),
+    "reinit_falls_behind": lambda m: (f"{100 * m.get('reinit_minus_ticket_max_at_5pct', float('nan')):+.2f} points " f"(reinit - ticket, best case at <= 5 % remaining)"),
+}
 
 ARMS = ("ticket", "reinit", "random_mask")
 """The three lines of the paper's figure: winning ticket, random reinitialisation, random mask."""

@@ -34,9 +34,16 @@ from typing import Any, Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
+from .spec import settings_class
 
-__all__ = ["CRITERIA", "collapse_table", "max_sparsity_before_collapse", "plot_accuracy_vs_sparsity",
+__all__ = ["Settings", "OURS", "CRITERIA", "collapse_table", "max_sparsity_before_collapse", "plot_accuracy_vs_sparsity",
            "plot_collapse_map", "plot_layer_density"]
+
+Settings = settings_class("02_pruning_at_init")  # typed, frozen; from specs/02_pruning_at_init.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "synflow_latest_collapse": lambda m: "; ".join(f"{name}: " + ", ".join(f"{c} {m.get(f'{key}/{c}/max_sparsity_before_collapse')}" for c in ("synflow", "snip", "grasp", "magnitude", "random_erk")) for key, name in (("lenet300", "LeNet-300-100"), ("lenet5", "LeNet-5"))),
+    "criteria_near_random_at_0.9": lambda m: " / ".join(f"{100 * m[k]:+.2f} points" if k in m else "—" for k in ("lenet300/gap_best_criterion_vs_random_erk_at_0.9", "lenet5/gap_best_criterion_vs_random_erk_at_0.9")) + " (LeNet-300-100 / LeNet-5)",
+}
 
 CRITERIA: dict[str, tuple[str, dict[str, Any]]] = {
     "random_uniform": ("static", {"distribution": "uniform"}),

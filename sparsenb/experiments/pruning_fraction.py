@@ -63,9 +63,16 @@ from ..models.patchnet import PatchData, PatchNet, make_patch_data, neuron_masks
 from ..core import seeding
 from ..train.trainer import set_seed
 from .common import train_fixed_masks
+from .spec import settings_class
 
-__all__ = ["log_steps", "train_gd",
+__all__ = ["Settings", "OURS", "log_steps", "train_gd",
            "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep"]
+
+Settings = settings_class("05_pruning_fraction")  # typed, frozen; from specs/05_pruning_fraction.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "low_error_below_threshold": lambda m: (f"test error {100 * m.get('p0.0/test_err_mean', float('nan')):.1f} % at p = 0 -> " f"{100 * m.get('best_p_test_err_mean', float('nan')):.1f} % at p = " f"{m.get('best_p', float('nan')):g}"),
+    "chance_error_at_large_p": lambda m: (f"p = {m.get('p_max', float('nan')):g}: train loss " f"{m.get('p_max_train_loss_mean', float('nan')):.1e}, test error " f"{100 * m.get('p_max_test_err_mean', float('nan')):.1f} %"),
+}
 
 
 

@@ -3,18 +3,9 @@
 Farahani (2024), "Random Search as a Baseline for Sparse Neural Network
 Architecture Search", arXiv:2403.08265.
 
-Search space. An MLP ``in -> h_1 -> ... -> h_L -> out`` (the *parent*) is
-initialised once. A configuration at node sparsity ``s`` keeps exactly
-``k_l = round((1 - s) h_l)`` nodes of every hidden layer ``l`` (input and output
-nodes are always kept). With ``a_l`` the 0/1 vector of kept nodes of layer ``l``
-(``a_0 = 1`` for the inputs, ``a_{L+1} = 1`` for the outputs), the weight mask of
-the linear map from layer ``l-1`` to layer ``l`` is the outer product::
-
-    M_l[i, j] = a_l[i] * a_{l-1}[j]
-
-so a removed node loses all its incoming and outgoing weights (its bias then
-has no effect and receives no gradient). The subnetwork starts from the
-parent's initial weights ``theta_0 (.) M``.
+The search space (node configurations of an initialised parent MLP, weight masks as outer
+products of kept-node vectors) and the search itself live in the library,
+:mod:`sparsenb.methods.random_search`; this module runs the notebook's comparison.
 
 Random search (the paper's baseline). Draw ``K`` configurations uniformly at
 random on the same initialised parent, score each *untrained* subnetwork by its
@@ -43,9 +34,16 @@ from ..methods.random_search import masked_eval, node_masks, random_search
 from ..models.classic import MLP
 from ..train.trainer import set_seed
 from .common import train_fixed_masks
+from .spec import acc_text, settings_class
 
-__all__ = ["split_validation", "search_run", "epochs_to_fraction", "compare",
+__all__ = ["Settings", "OURS", "split_validation", "search_run", "epochs_to_fraction", "compare",
            "plot_final_accuracy", "plot_learning_curves", "plot_init_loss_vs_final"]
+
+Settings = settings_class("04_random_search")  # typed, frozen; from specs/04_random_search.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "search_not_more_accurate": lambda m: (f"search {acc_text(m, 'search/0.75')} vs random {acc_text(m, 'random/0.75')} " f"(one-sided Welch p = {m.get('0.75/acc_welch_p_greater', float('nan')):.2f})"),
+    "search_not_faster": lambda m: (f"epochs to 99% of final acc., 75% removed: search " f"{m.get('search/0.75/epochs_to_conv_mean', float('nan')):.1f} vs random " f"{m.get('random/0.75/epochs_to_conv_mean', float('nan')):.1f}"),
+}
 
 
 

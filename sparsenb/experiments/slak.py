@@ -31,9 +31,16 @@ from ..data.registry import TensorData
 from ..train.flops import forward_macs
 from ..core.masks import PRUNABLE_TYPES
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from .spec import acc_text, settings_class
 
-__all__ = ["parameter_counts", "effective_receptive_field", "erf_area_ratio", "erf_centre", "slak_run",
+__all__ = ["Settings", "OURS", "parameter_counts", "effective_receptive_field", "erf_area_ratio", "erf_centre", "slak_run",
            "build_from_config", "erf_images", "plot_erf", "plot_accuracy_cost", "format_acc", "mean_std", "ERF_THRESHOLDS"]
+
+Settings = settings_class("12_slak")  # typed, frozen; from specs/12_slak.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "slak_beats_dense7": lambda m: (f"SLaK {acc_text(m, 'slak')} vs dense 7x7 {acc_text(m, 'dense7')} " f"({m.get('slak/nonzero_params', 0):,} vs {m.get('dense7/nonzero_params', 0):,} " f"nonzero params)"),
+    "slak_larger_erf": lambda m: ("r(20/30/50/99 %): SLaK " + "/".join(f"{m.get(f'slak/erf_r{t}_mean', float('nan')):.3f}" for t in ("0.2", "0.3", "0.5", "0.99")) + " vs dense 7x7 " + "/".join(f"{m.get(f'dense7/erf_r{t}_mean', float('nan')):.3f}" for t in ("0.2", "0.3", "0.5", "0.99"))),
+}
 
 ERF_THRESHOLDS = (0.2, 0.3, 0.5, 0.99)
 """Contribution fractions t of the high-contribution area ratio r(t) (RepLKNet, SLaK)."""

@@ -37,9 +37,16 @@ from ..core.masks import Masking
 from ..train.metrics import mask_distance
 from ..methods import sup_tickets as st
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from .spec import acc_text, settings_class
 
-__all__ = ["GROWTH", "build_trainer", "evaluate", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
+__all__ = ["Settings", "OURS", "GROWTH", "build_trainer", "evaluate", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
            "plot_cycles", "plot_summary", "plot_schedule"]
+
+Settings = settings_class("09_sup_tickets")  # typed, frozen; from specs/09_sup_tickets.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "set/sup_beats_base_and_last": lambda m: (f"superposed {acc_text(m, 'set/superposed')} vs base {acc_text(m, 'set/base')} vs last " f"ticket {acc_text(m, 'set/last_ticket')}"),
+    "rigl/sup_beats_base_and_last": lambda m: (f"superposed {acc_text(m, 'rigl/superposed')} vs base {acc_text(m, 'rigl/base')} vs last " f"ticket {acc_text(m, 'rigl/last_ticket')}"),
+}
 
 GROWTH = {"set": "random", "rigl": "gradient"}
 """Growth rule of the large prune-and-regrow per base DST method (the authors' ``--growth``)."""

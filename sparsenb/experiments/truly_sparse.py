@@ -50,9 +50,17 @@ from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, _percentil
                                   neuron_importance, should_prune)
 from ..models.classic import MLP
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from .spec import acc_text, settings_class
 
-__all__ = ["MaskedSquareLinear", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
+__all__ = ["Settings", "OURS", "MaskedSquareLinear", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
            "scaling_sweep", "dense_equivalent_bytes", "peak_rss_mb", "active_neurons"]
+
+Settings = settings_class("06_truly_sparse")  # typed, frozen; from specs/06_truly_sparse.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "set": lambda m: (f"truly sparse {acc_text(m, 'set_truly_sparse')} vs masked {acc_text(m, 'set_masked')}"),
+    "activation": lambda m: f"All-ReLU {acc_text(m, 'allrelu')} vs ReLU {acc_text(m, 'relu')}",
+    "pruning": lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden " f"neurons removed, {acc_text(m, 'pruned')} vs {acc_text(m, 'allrelu')}"),
+}
 
 
 def peak_rss_mb() -> float:

@@ -37,9 +37,18 @@ from ..data.graphs import GraphData
 from ..models.gnn import GNN, sparse_features
 from ..layers.scores import Popup, gradual_sparsity
 from ..train.trainer import pick_device, set_seed
+from .spec import acc_text, settings_class
 
-__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "ugts_claims", "plot_sweep",
+__all__ = ["Settings", "OURS", "ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "ugts_claims", "plot_sweep",
            "plot_depth", "plot_curves"]
+
+Settings = settings_class("11_ugts")  # typed, frozen; from specs/11_ugts.json
+OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
+    "gcn_matches_dense": lambda m: (f"{acc_text(m, 'ugts/gcn/L2/val_best')} at sparsity " f"{m.get('ugts/gcn/L2/val_best_sparsity', float('nan')):g} vs dense " f"{acc_text(m, 'dense/gcn/L2/0.0')}"),
+    "ugts_beats_edgepopup": lambda m: f"mean gap {100 * m.get('ugts_minus_edgepopup_high', float('nan')):+.2f} points",
+    "ugts_degrades_less": lambda m: (f"drop 2 -> {m.get('deep_max_layers', 0)} layers: UGTs " f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense " f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
+    "deep_ugts_beat_dense": lambda m: (f"{m.get('deep_max_layers', 0)} layers: UGTs " f"{acc_text(m, 'deep/ugts/gcn/L' + str(m.get('deep_max_layers', 0)) + '/val_best')} vs dense " f"{acc_text(m, 'deep/dense/gcn/L' + str(m.get('deep_max_layers', 0)))}"),
+}
 
 METHODS = ("ugts", "edgepopup", "dense")
 OPTIMIZERS = ("adam", "adamw")
