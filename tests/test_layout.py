@@ -1,5 +1,6 @@
 """The package layout: `import sparsenb` is the library (torch + numpy); notebook tooling and
 experiments load on use; no per-paper driver sits at the top level; optional packages name their extra."""
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,45 @@ def test_notebook_tooling_and_experiments_load_on_attribute_access():
 def test_top_level_holds_only_the_library_entry_point_modules():
     top = sorted(p.stem for p in (ROOT / "sparsenb").glob("*.py"))
     assert top == ["__init__", "_optional"], f"top-level modules belong in a subpackage: {top}"
+
+
+# what each subpackage may not import (the dependency direction of ARCHITECTURE.md)
+FORBIDDEN = {
+    "core": {"methods", "layers", "models", "data", "train", "cpd", "experiments", "nb"},
+    "layers": {"methods", "train", "experiments", "nb"},
+    "models": {"methods", "train", "experiments", "nb"},
+    "data": {"core", "methods", "layers", "models", "train", "cpd", "experiments", "nb"},
+    "cpd": {"methods", "train", "experiments", "nb"},
+    "methods": {"train", "experiments", "nb"},
+    "train": {"experiments", "nb"},
+}
+
+
+def _imported_subpackages(path: Path) -> set[str]:
+    """First-level sparsenb subpackages that the module at ``path`` imports (relative or absolute)."""
+    parts = path.relative_to(ROOT).with_suffix("").parts  # ("sparsenb", "layers", "truly_sparse")
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(parts[:len(parts) - node.level])
+                mod = base + (node.module.split(".") if node.module else [])
+                names = [mod[1]] if len(mod) > 1 else [a.name for a in node.names]
+            elif node.module and node.module.startswith("sparsenb."):
+                names = [node.module.split(".")[1]]
+            else:
+                continue
+            out.update(names)
+        elif isinstance(node, ast.Import):
+            out.update(a.name.split(".")[1] for a in node.names if a.name.startswith("sparsenb."))
+    return out
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_library_packages_import_only_downward(package):
+    for path in sorted((ROOT / "sparsenb" / package).rglob("*.py")):
+        bad = _imported_subpackages(path) & FORBIDDEN[package]
+        assert not bad, f"{path.relative_to(ROOT)} imports sparsenb.{sorted(bad)}; see ARCHITECTURE.md"
 
 
 def test_missing_optional_package_names_the_extra():

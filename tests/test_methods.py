@@ -17,7 +17,8 @@ from sparsenb.core.distributions import layer_nnz
 from sparsenb.core.masks import Masking
 from sparsenb.methods import METHODS, Method, available, get, register
 from sparsenb.methods.rigl import RigL, cosine_drop_fraction, rigl_masks
-from sparsenb.methods.set import SET, random_grow, set_drop
+from sparsenb.core.dropgrow import random_grow, set_drop
+from sparsenb.methods.set import SET
 
 
 def mlp(seed: int = 0) -> nn.Sequential:

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from sparsenb.data import TensorData
-from sparsenb.experiments.truly_sparse import (dense_equivalent_bytes, er_layer_nnz, scaling_sweep,
+from sparsenb.layers.truly_sparse import er_layer_nnz
+from sparsenb.experiments.truly_sparse import (dense_equivalent_bytes, scaling_sweep,
                                             train_masked_set, train_truly_sparse)
 
 

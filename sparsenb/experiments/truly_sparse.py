@@ -46,8 +46,8 @@ from torch.nn import functional as F
 
 from .. import methods
 from ..data.registry import TensorData
-from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, _percentile, _remap_state, _resolve_nnz,
-                                  neuron_importance, should_prune)
+from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, active_neurons, er_layer_nnz,
+                                   importance_prune_alive, regrow_alive, remove_neurons, should_prune)
 from ..models.classic import MLP
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
 from .spec import acc_text, settings_class
@@ -77,10 +77,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def er_layer_nnz(sizes: Sequence[int], epsilon: float) -> list[int]:
-    """nnz of each layer of a :class:`TrulySparseMLP` with these sizes and ``epsilon`` (capped at dense)."""
-    return [_resolve_nnz(a, b, None, epsilon) for a, b in zip(sizes[:-1], sizes[1:])]
-
 
 def dense_equivalent_bytes(sizes: Sequence[int], bytes_per_value: int = 4) -> dict[str, int]:
     """Memory a dense MLP of these sizes needs: ``weights`` (W and b, float32) and
@@ -104,102 +100,8 @@ def build_truly_sparse(sizes: Sequence[int], cfg: dict, seed: int) -> TrulySpars
     return model
 
 
-@torch.no_grad()
-def remove_neurons(model: TrulySparseMLP, removed: Sequence[set], optimizer: torch.optim.Optimizer | None = None) -> int:
-    """Delete hidden neurons from the network: every incoming *and* outgoing connection of the neurons in
-    ``removed[l]`` (hidden layer ``l``, 0-based) is dropped, optimizer state in step.
-
-    :func:`~sparsenb.layers.truly_sparse.importance_prune` only cuts a neuron's incoming connections and
-    SET regrowth may later land on it again; the paper removes pruned neurons from the network, which is
-    what this does (called after every evolution, it discards regrown connections that landed on a removed
-    neuron, so nnz shrinks a little more). Returns the number of connections dropped.
-    """
-    dropped = 0
-    for l, gone in enumerate(removed):
-        if not gone:
-            continue
-        idx = torch.tensor(sorted(gone), dtype=torch.int64)
-        for layer, attr in ((model.layers[l], "rows"), (model.layers[l + 1], "cols")):
-            keep = ~torch.isin(getattr(layer, attr), idx)
-            n = int((~keep).sum())
-            if n:
-                _remap_state(optimizer, layer.values, layer.nnz, lambda t: t[keep])
-                layer.set_structure(layer.linear_indices()[keep], layer.values.detach()[keep])
-                dropped += n
-    return dropped
 
 
-@torch.no_grad()
-def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence[int],
-                 optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None) -> int:
-    """Top every layer up to ``budget[l]`` connections with new ones drawn uniformly among the absent
-    positions between neurons that are still present (rows and columns not in ``removed``).
-
-    This is SET's random regrowth in the network the paper gets by deleting pruned neurons (the layer
-    shrinks, so regrowth can only land on remaining neurons). New values ``U(-init_bound, init_bound)``,
-    optimizer state 0. Returns the number of connections grown.
-    """
-    from ..layers.truly_sparse import _uniform, sample_positions
-
-    grown = 0
-    hidden = len(model.layers) - 1
-    for l, layer in enumerate(model.layers):
-        k = budget[l] - layer.nnz
-        if k <= 0:
-            continue
-        rows_alive = torch.ones(layer.out_features, dtype=torch.bool)
-        cols_alive = torch.ones(layer.in_features, dtype=torch.bool)
-        if l < hidden and removed[l]:
-            rows_alive[torch.tensor(sorted(removed[l]), dtype=torch.int64)] = False
-        if l > 0 and removed[l - 1]:
-            cols_alive[torch.tensor(sorted(removed[l - 1]), dtype=torch.int64)] = False
-        R, C = rows_alive.nonzero().squeeze(1), cols_alive.nonzero().squeeze(1)
-        k = min(k, R.numel() * C.numel() - layer.nnz)
-        if k <= 0:
-            continue
-        # existing connections (all between present neurons) in the compact R x C index space
-        compact = torch.searchsorted(R, layer.rows) * C.numel() + torch.searchsorted(C, layer.cols)
-        new = sample_positions(R.numel() * C.numel(), k, compact.sort().values, generator)
-        new_lin = R[new // C.numel()] * layer.in_features + C[new % C.numel()]
-        lin = layer.linear_indices()
-        all_lin = torch.cat([lin, new_lin])
-        order = torch.argsort(all_lin)
-        n_old = layer.nnz
-        _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
-        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
-        layer.set_structure(all_lin[order], vals[order])
-        grown += k
-    return grown
-
-
-@torch.no_grad()
-def importance_prune_alive(model: TrulySparseMLP, removed: Sequence[set], percentile: float = 20.0) -> list[torch.Tensor]:
-    """The neurons importance pruning selects when removed neurons are gone from the layer (the paper).
-
-    Per hidden layer ``l``: importance ``I_i = sum_j |W_ij|`` (:func:`neuron_importance`), threshold
-    ``t = percentile(I over the neurons not in removed[l])``, selected = not-yet-removed neurons with
-    ``I_i <= t``. (:func:`~sparsenb.layers.truly_sparse.importance_prune` takes the percentile over all
-    ``out_features`` neurons; once >= ``percentile`` % of them are removed, its threshold is 0 and it stops
-    pruning.) Nothing is changed here: pass the result to ``removed`` and call :func:`remove_neurons`.
-    Returns one sorted int64 tensor of neuron indices per hidden layer.
-    """
-    out = []
-    for layer, gone in zip(model.layers[:-1], removed):
-        imp = neuron_importance(layer)
-        alive = torch.ones(layer.out_features, dtype=torch.bool)
-        if gone:
-            alive[torch.tensor(sorted(gone), dtype=torch.int64)] = False
-        if not alive.any():
-            out.append(torch.empty(0, dtype=torch.int64))
-            continue
-        t = _percentile(imp[alive], percentile)
-        out.append(((imp <= t) & alive).nonzero().squeeze(1))
-    return out
-
-
-def active_neurons(model: TrulySparseMLP) -> list[int]:
-    """Per hidden layer, the neurons that still have at least one incoming connection."""
-    return [int(torch.unique(layer.rows).numel()) for layer in model.layers[:-1]]
 
 
 @torch.no_grad()

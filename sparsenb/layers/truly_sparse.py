@@ -45,11 +45,12 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
-from ..methods.set import set_drop
+from ..core.dropgrow import set_drop
 
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
-    "neuron_importance", "should_prune", "er_density", "sample_positions",
+    "neuron_importance", "should_prune", "er_density", "sample_positions", "er_layer_nnz", "remove_neurons",
+    "regrow_alive", "importance_prune_alive", "active_neurons",
 ]
 
 # PyTorch warns once per process that CSR support is "beta"; the operations used
@@ -382,7 +383,7 @@ def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Opt
 
     1. Drop: the fraction ``zeta`` of connections closest to zero, per sign:
        the ``round(zeta * n_pos)`` smallest non-negative values and the
-       ``round(zeta * n_neg)`` largest negative values (:func:`sparsenb.methods.set.set_drop`,
+       ``round(zeta * n_neg)`` largest negative values (:func:`sparsenb.core.dropgrow.set_drop`,
        the same rule as the masked SET).
     2. Grow: as many new connections, uniformly at random among the positions
        absent after the drop (a dropped position may be drawn again, as in the
@@ -584,3 +585,107 @@ class TrulySparseMLP(nn.Module):
                          optimizer: torch.optim.Optimizer | None = None) -> list[torch.Tensor]:
         """:func:`importance_prune` on every hidden layer (not the output layer); the pruned neurons per layer."""
         return [importance_prune(layer, percentile, optimizer) for layer in self.layers[:-1]]
+
+
+# -- removing neurons from a truly sparse MLP (the paper's importance pruning deletes them) --
+
+
+def er_layer_nnz(sizes: Sequence[int], epsilon: float) -> list[int]:
+    """nnz of each layer of a :class:`TrulySparseMLP` with these sizes and ``epsilon`` (capped at dense)."""
+    return [_resolve_nnz(a, b, None, epsilon) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+@torch.no_grad()
+def remove_neurons(model: TrulySparseMLP, removed: Sequence[set], optimizer: torch.optim.Optimizer | None = None) -> int:
+    """Delete hidden neurons from the network: every incoming *and* outgoing connection of the neurons in
+    ``removed[l]`` (hidden layer ``l``, 0-based) is dropped, optimizer state in step.
+
+    :func:`importance_prune` only cuts a neuron's incoming connections and
+    SET regrowth may later land on it again; the paper removes pruned neurons from the network, which is
+    what this does (called after every evolution, it discards regrown connections that landed on a removed
+    neuron, so nnz shrinks a little more). Returns the number of connections dropped.
+    """
+    dropped = 0
+    for l, gone in enumerate(removed):
+        if not gone:
+            continue
+        idx = torch.tensor(sorted(gone), dtype=torch.int64)
+        for layer, attr in ((model.layers[l], "rows"), (model.layers[l + 1], "cols")):
+            keep = ~torch.isin(getattr(layer, attr), idx)
+            n = int((~keep).sum())
+            if n:
+                _remap_state(optimizer, layer.values, layer.nnz, lambda t: t[keep])
+                layer.set_structure(layer.linear_indices()[keep], layer.values.detach()[keep])
+                dropped += n
+    return dropped
+
+
+@torch.no_grad()
+def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence[int],
+                 optimizer: torch.optim.Optimizer | None = None, generator: torch.Generator | None = None) -> int:
+    """Top every layer up to ``budget[l]`` connections with new ones drawn uniformly among the absent
+    positions between neurons that are still present (rows and columns not in ``removed``).
+
+    This is SET's random regrowth in the network the paper gets by deleting pruned neurons (the layer
+    shrinks, so regrowth can only land on remaining neurons). New values ``U(-init_bound, init_bound)``,
+    optimizer state 0. Returns the number of connections grown.
+    """
+    grown = 0
+    hidden = len(model.layers) - 1
+    for l, layer in enumerate(model.layers):
+        k = budget[l] - layer.nnz
+        if k <= 0:
+            continue
+        rows_alive = torch.ones(layer.out_features, dtype=torch.bool)
+        cols_alive = torch.ones(layer.in_features, dtype=torch.bool)
+        if l < hidden and removed[l]:
+            rows_alive[torch.tensor(sorted(removed[l]), dtype=torch.int64)] = False
+        if l > 0 and removed[l - 1]:
+            cols_alive[torch.tensor(sorted(removed[l - 1]), dtype=torch.int64)] = False
+        R, C = rows_alive.nonzero().squeeze(1), cols_alive.nonzero().squeeze(1)
+        k = min(k, R.numel() * C.numel() - layer.nnz)
+        if k <= 0:
+            continue
+        # existing connections (all between present neurons) in the compact R x C index space
+        compact = torch.searchsorted(R, layer.rows) * C.numel() + torch.searchsorted(C, layer.cols)
+        new = sample_positions(R.numel() * C.numel(), k, compact.sort().values, generator)
+        new_lin = R[new // C.numel()] * layer.in_features + C[new % C.numel()]
+        lin = layer.linear_indices()
+        all_lin = torch.cat([lin, new_lin])
+        order = torch.argsort(all_lin)
+        n_old = layer.nnz
+        _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
+        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
+        layer.set_structure(all_lin[order], vals[order])
+        grown += k
+    return grown
+
+
+@torch.no_grad()
+def importance_prune_alive(model: TrulySparseMLP, removed: Sequence[set], percentile: float = 20.0) -> list[torch.Tensor]:
+    """The neurons importance pruning selects when removed neurons are gone from the layer (the paper).
+
+    Per hidden layer ``l``: importance ``I_i = sum_j |W_ij|`` (:func:`neuron_importance`), threshold
+    ``t = percentile(I over the neurons not in removed[l])``, selected = not-yet-removed neurons with
+    ``I_i <= t``. (:func:`importance_prune` takes the percentile over all
+    ``out_features`` neurons; once >= ``percentile`` % of them are removed, its threshold is 0 and it stops
+    pruning.) Nothing is changed here: pass the result to ``removed`` and call :func:`remove_neurons`.
+    Returns one sorted int64 tensor of neuron indices per hidden layer.
+    """
+    out = []
+    for layer, gone in zip(model.layers[:-1], removed):
+        imp = neuron_importance(layer)
+        alive = torch.ones(layer.out_features, dtype=torch.bool)
+        if gone:
+            alive[torch.tensor(sorted(gone), dtype=torch.int64)] = False
+        if not alive.any():
+            out.append(torch.empty(0, dtype=torch.int64))
+            continue
+        t = _percentile(imp[alive], percentile)
+        out.append(((imp <= t) & alive).nonzero().squeeze(1))
+    return out
+
+
+def active_neurons(model: TrulySparseMLP) -> list[int]:
+    """Per hidden layer, the neurons that still have at least one incoming connection."""
+    return [int(torch.unique(layer.rows).numel()) for layer in model.layers[:-1]]

@@ -45,7 +45,7 @@ from torch import nn
 from ..core.masks import Masking
 from .base import Method, register
 from .rigl import rigl_masks
-from .set import random_grow
+from ..core.dropgrow import random_grow
 
 __all__ = ["EDST", "edst_lr_factor", "large_drop_and_grow"]
 

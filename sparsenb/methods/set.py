@@ -21,33 +21,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
+from ..core.dropgrow import random_grow, set_drop
 from ..core.masks import Masking
 from .base import Method, register
-
-
-def set_drop(weight: torch.Tensor, mask: torch.Tensor, zeta: float) -> torch.Tensor:
-    """Bool mask of the active weights SET removes: the fraction ``zeta`` closest to zero,
-    taken separately from the positive (incl. zero) and the negative weights."""
-    w, active = weight.detach().reshape(-1), mask.reshape(-1)
-    drop = torch.zeros_like(active)
-    for sign_sel, largest in ((active & (w >= 0), False), (active & (w < 0), True)):
-        idx = sign_sel.nonzero().squeeze(1)
-        k = round(zeta * idx.numel())
-        if k > 0:
-            chosen = torch.topk(w[idx], k, largest=largest, sorted=False).indices
-            drop[idx[chosen]] = True
-    return drop.view_as(mask)
-
-
-def random_grow(mask: torch.Tensor, k: int, scores: torch.Tensor) -> torch.Tensor:
-    """Bool mask of ``k`` absent positions with the highest ``scores`` (random scores = uniform choice)."""
-    s = scores.masked_fill(mask, -1.0).reshape(-1)
-    grow = torch.zeros_like(s, dtype=torch.bool)
-    if k > 0:
-        grow[torch.topk(s, k, sorted=False).indices] = True
-    return grow.view_as(mask) & ~mask
 
 
 @register("set")

@@ -38,7 +38,7 @@ from ..core.masks import Masking, magnitude_drop
 from ..core.pruning import prune_at_init
 from .base import Method, register
 from .rigl import cosine_drop_fraction
-from .set import random_grow
+from ..core.dropgrow import random_grow
 
 __all__ = ["SLaK", "cosine_prune_rate", "magnitude_drop"]
 
