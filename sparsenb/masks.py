@@ -247,6 +247,61 @@ class Masking:
         p.masked_fill_(~old, 0.0)
         return {"grown": int(grown.sum()), "dropped": int(dropped.sum())}
 
+    @torch.no_grad()
+    def update_indices(self, name: str, drop: torch.Tensor, grow: torch.Tensor, grow_value: str = "zero",
+                       generator: torch.Generator | None = None) -> dict[str, int]:
+        """Drop and grow given as flat indices: the O(k) form of :meth:`update` for prune-and-regrow.
+
+        The new mask is ``old`` minus ``drop`` plus ``grow`` (a position in both keeps its weight
+        and its moments, as with :meth:`update`). Only the ``k`` changed positions are written:
+        the mask buffer, the weight, the optimizer moments and the cached float mask; no
+        full-size temporary is built. The result is identical to
+        ``update(name, new_mask, grow=grow_value, generator=generator)`` provided the pruned
+        weights are already zero (always true after a masked optimizer step).
+
+        Args:
+            name: parameter name.
+            drop: int64 flat indices ``(k_d,)`` of kept weights to remove (distinct).
+            grow: int64 flat indices ``(k_g,)`` of positions absent after the drop (distinct).
+            grow_value: ``"zero"`` or ``"init"`` (see :meth:`update`).
+            generator: CPU generator for ``grow_value="init"``.
+
+        Returns:
+            ``{"grown": int, "dropped": int}`` counted against the old mask, as :meth:`update`.
+        """
+        if grow_value not in ("zero", "init"):
+            raise ValueError(f"grow must be 'zero' or 'init', got {grow_value!r}")
+        mp = self.params[name]
+        p, mask = mp.param, mp.mask
+        params, fmasks = self._fused_masks()  # current before the edit, so it can be patched below
+        flat_m, flat_p = mask.view(-1), p.detach().view(-1)
+        drop, grow = drop.to(mask.device), grow.to(mask.device)
+        was_kept = flat_m[grow]
+        flat_m[drop] = False
+        flat_m[grow] = True
+        grown = grow[~was_kept].sort().values  # row-major order, as p[bool_mask] in update()
+        dropped = drop[~flat_m[drop]]
+        flat_p[dropped] = 0.0
+        if grow_value == "init":
+            bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            fresh = torch.rand(grown.numel(), generator=generator, dtype=p.dtype) * (2 * bound) - bound
+            flat_p[grown] = fresh.to(p.device)
+        else:
+            flat_p[grown] = 0.0
+        if self.optimizer is not None and p in self.optimizer.state:
+            changed = torch.cat([grown, dropped])
+            for v in self.optimizer.state[p].values():
+                if torch.is_tensor(v) and v.shape == p.shape:
+                    v.view(-1)[changed] = 0
+        i = next((i for i, q in enumerate(params) if q is p), None)
+        if i is not None:  # patch the float mask in place and mark the cache current again
+            fm = fmasks[i].view(-1)
+            fm[dropped] = 0.0
+            fm[grown] = 1.0
+            pairs = self._fused_refs
+            self._fused_key = tuple((id(q), q.dtype, q.device, id(m), m._version) for q, m in pairs)
+        return {"grown": int(grown.numel()), "dropped": int(dropped.numel())}
+
     def _reset_optimizer_state(self, p: torch.Tensor, where: torch.Tensor) -> None:
         if self.optimizer is None or p not in self.optimizer.state:
             return
