@@ -22,7 +22,7 @@ def load_script():
 def test_mask_overhead_quick_writes_json(tmp_path):
     bench = load_script()
     out = tmp_path / "sub" / "mask_overhead.json"
-    returned = bench.main(["--quick", "--out", str(out)])
+    returned = bench.main(["--quick", "--out", str(out), "--threads", "1"])
 
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(returned))
