@@ -41,17 +41,23 @@ def gallery_markdown(root: Path | None = None, profile: str = "cpu") -> str:
     return "\n".join(lines)
 
 
-def update_readme(readme: Path | None = None, check: bool = False) -> bool:
-    """Rewrite (or with ``check``, compare) the gallery block of README.md; True if it was up to date."""
-    readme = readme or project_root() / "README.md"
+def replace_block(readme: Path, begin: str, end: str, body: str, check: bool = False) -> bool:
+    """Replace the lines between the markers ``begin`` and ``end`` of ``readme`` by ``body``
+    (with ``check``, only compare); True if the block was already up to date."""
     text = readme.read_text()
-    if BEGIN not in text or END not in text:
-        raise ValueError(f"{readme} lacks the gallery markers {BEGIN!r} ... {END!r}")
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    new = f"{head}{BEGIN}\n{gallery_markdown(readme.parent)}\n{END}{tail}"
+    if begin not in text or end not in text:
+        raise ValueError(f"{readme} lacks the markers {begin!r} ... {end!r}")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    new = f"{head}{begin}\n{body}\n{end}{tail}"
     if new == text:
         return True
     if not check:
         readme.write_text(new)
     return False
+
+
+def update_readme(readme: Path | None = None, check: bool = False) -> bool:
+    """Rewrite (or with ``check``, compare) the gallery block of README.md; True if it was up to date."""
+    readme = readme or project_root() / "README.md"
+    return replace_block(readme, BEGIN, END, gallery_markdown(readme.parent), check)
