@@ -61,6 +61,8 @@ def _truly_sparse_rows(d: dict) -> list[str]:
             what = f"`TrulySparseLinear` fwd+bwd, dense / sparse, {t['width']}², {100 * t['density']:g} %"
             value = (f"{_ratio(per['speedup_spread'][key])} faster ({per['ms_per_step'][key]:.2f} vs "
                      f"{per['ms_per_step']['dense']:.1f} ms)")
+            if str(d["threads"]) != "1" and "1" in res["threads"]:
+                value += f"; at 1 thread {res['threads']['1']['speedup_vs_dense'][key]:.2f}x"
             target = f"≥ {t['bound']:g}x"
         else:
             one, n = (res["threads"][str(k)]["ms_per_step"][key] for k in d["settings"]["thread_counts"])

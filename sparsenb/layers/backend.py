@@ -189,6 +189,9 @@ def crossover_densities(rows: Sequence[dict]) -> dict[int, float | None]:
 def plot_crossover(rows: Sequence[dict], title: str = ""):
     """Time per step vs density, one panel per width: truly sparse (line), masked and dense (levels)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
 
     widths = sorted({r["width"] for r in rows})
     fig, axes = plt.subplots(1, len(widths), figsize=(4 * len(widths), 3.4), squeeze=False)
@@ -205,6 +208,10 @@ def plot_crossover(rows: Sequence[dict], title: str = ""):
                         va="bottom", ha="right")
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks([d for d, _ in sp], [f"{d:g}" for d, _ in sp], rotation=45)
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel("density")
         ax.set_title(f"{w} x {w}")
     axes[0][0].set_ylabel("ms per training step")
