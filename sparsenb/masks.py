@@ -39,7 +39,8 @@ only when a mask, a parameter's dtype/device or the parameter object changes
 ``load_state_dict`` and direct in-place edits of a mask buffer are all seen).
 Re-masking is then one fused ``torch._foreach_mul_`` over all masked layers
 (layers whose mask keeps everything are skipped). A pruned weight becomes
-``w * 0.0``: zero, with the sign of ``w`` (``-0.0 == 0``).
+``w * 0.0``: zero, with the sign of ``w`` (``-0.0 == 0``); only a pruned weight
+(or gradient) that is already inf or NaN stays NaN, i.e. a run that has diverged.
 """
 from __future__ import annotations
 
