@@ -51,12 +51,13 @@ _FIGURE = re.compile(r"""run\.figure\(\s*\w+\s*,\s*["']([^"']+)["']""")
 def tex_to_mathml(tex: str, display: bool = False) -> str:
     """MathML for the LaTeX formula ``tex`` (without the namespace URL, which HTML does not need).
 
+    ``\\*`` is read as ``*``: notebooks escape it from Markdown's emphasis (``$p^\\*$``).
     Raises ValueError naming the formula if latex2mathml cannot convert it.
     """
     from latex2mathml.converter import convert
 
     try:
-        out = convert(tex.strip(), display="block" if display else "inline")
+        out = convert(tex.strip().replace("\\*", "*"), display="block" if display else "inline")
     except Exception as e:  # latex2mathml raises several exception types on unknown commands
         raise ValueError(f"cannot convert the formula ${tex}$ to MathML ({e}); rewrite it with standard LaTeX "
                          f"commands") from e

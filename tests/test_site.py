@@ -26,6 +26,7 @@ def test_inline_and_display_formulas_become_mathml_outside_code():
     assert '<math display="block">' in out and "<mfrac>" in out
     assert "<msub><mi>n</mi><mrow><mi>i</mi><mi>n</mi></mrow></msub>" in out.replace("\n", "")
     assert "<code>$x$</code>" in out  # a code span is not a formula
+    assert site.tex_to_mathml("p^\\*") == site.tex_to_mathml("p^*")  # Markdown's escaped star
     assert "http" not in out  # no namespace URL: nothing in a page points off the machine
 
 
