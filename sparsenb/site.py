@@ -292,6 +292,8 @@ class Chromium:
         import subprocess
         import tempfile
 
+        if not Path(binary).exists():
+            raise FileNotFoundError(f"{binary} not found: install Chromium (`apt-get install -y chromium`)")
         self.profile = tempfile.mkdtemp(prefix="sparsenb-chromium-")
         self.proc = subprocess.Popen([binary, *CHROMIUM_FLAGS, f"--user-data-dir={self.profile}",
                                       f"--window-size={width},{height}", "about:blank"],

@@ -73,7 +73,7 @@ def test_no_page_names_an_external_url(built):
     assert [p.name for p in pages] == ["index.html"] + [f"{s}.html" for s in sorted(NOTEBOOKS)]
     for page in pages:
         text = page.read_text()
-        assert not re.search(r"(https?:)?//[\w.-]+\.\w", text.replace("://127.0.0.1", "")), page.name
+        assert not re.search(r"https?://|(src|href)=[\"']?//|url\(\s*[\"']?//", text, re.I), page.name
         assert "<script" not in text, page.name
 
 
@@ -118,3 +118,11 @@ def test_every_page_loads_offline_in_headless_chromium(built):
     assert [(r[0], r[3]) for r in index["notebooks"]] == [(s, run_time_text(s, ROOT)) for s in sorted(NOTEBOOKS)]
     bench = sorted((ROOT / "results" / "benchmarks").glob("*.json"))
     assert len(index["performance"]) == len(site.performance_rows(ROOT)) > 0 if bench else index["performance"] == []
+
+
+def test_cli_site_names_a_bad_out_and_exits_2(tmp_path, capsys):
+    from sparsenb.cli import main
+
+    (tmp_path / "f").write_text("")
+    assert main(["site", "--out", str(tmp_path / "f")]) == 2
+    assert "is a file; give a folder" in capsys.readouterr().err
