@@ -1,4 +1,4 @@
-"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb list``, ``sparsenb gallery``.
+"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb list``, ``sparsenb gallery``, ``sparsenb site``.
 
 ``sparsenb run notebooks/01_set_rigl.ipynb -p EPOCHS 5 --profile smoke --out /tmp/x``
 executes the notebook headlessly with papermill.
@@ -355,6 +355,21 @@ def cmd_gallery(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site, screenshot_index
+
+    try:
+        pages = build_site(args.out)
+    except ValueError as e:
+        print(f"sparsenb site: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(pages)} pages; open {pages[0]}", file=sys.stderr)
+    if args.screenshot:
+        screenshot_index(args.out, args.screenshot)
+        print(f"screenshot of the index page: {args.screenshot}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sparsenb", description="Reproducible sparse-training notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -387,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     gal.add_argument("--check", action="store_true", help="only check; exit 1 if out of date")
     gal.add_argument("--readme", help="path of README.md (default: the project's)")
     gal.set_defaults(fn=cmd_gallery)
+    site = sub.add_parser("site", help="a static HTML site of the record (tables, one page per notebook), offline")
+    site.add_argument("--out", default="site", help="folder of the site (default ./site)")
+    site.add_argument("--screenshot", metavar="PNG",
+                      help="also save the index page's first screen as seen by headless Chromium")
+    site.set_defaults(fn=cmd_site)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
