@@ -1,51 +1,39 @@
-"""Truly sparse vs dense vs masked-dense linear layers: fwd+bwd time and memory.
+"""Truly sparse vs dense vs masked-dense linear layers: fwd+bwd time at 1 and N threads, and memory.
 
 Curci, Mocanu, Pechenizkiy (2021), "Truly Sparse Neural Networks at Scale", arXiv:2102.01732.
 
-Usage::
+Usage (a few minutes on 2 cores; ``--quick``: seconds, for tests)::
 
-    python benchmarks/truly_sparse.py [--quick] [--threads 2] [--out results/benchmarks/truly_sparse.json]
+    python benchmarks/truly_sparse.py [--quick] [--threads N] [--out results/benchmarks/truly_sparse.json]
 
-What is measured, for square layers ``width x width`` (1,000 / 4,000 / 16,000),
+What is measured, for square layers ``width x width`` (1,024 / 4,096 / 16,384),
 batch 128, float32, CPU:
 
 * variants: ``dense`` (``nn.Linear``), ``masked`` (a dense weight times a bool
-  mask in the forward, ``F.linear(x, W * mask, b)``, as :class:`sparsenb.Masking`
-  keeps a dense weight and a bool mask; time and memory do not depend on the
-  density, so it is measured once per width at density 1 %) and ``sparse``
+  mask in the forward, ``F.linear(x, W * mask, b)``; its cost does not depend on
+  the density, so it is measured at 1 %) and ``sparse``
   (:class:`sparsenb.layers.TrulySparseLinear`) at densities 10 % / 1 % / 0.1 %;
 * time: one forward + backward (``loss = y.square().mean(); loss.backward()``,
-  gradients of the input, the weights/values and the bias), no optimizer step.
-  All variants of a width are built once; then ``rounds`` interleaved rounds
-  (the order rotates every round) each time a block of ``steps`` steps per
-  variant after ``warmup`` steps. Reported: median ms/step over rounds, and the
-  median over rounds of the per-round ratio dense_time / variant_time
-  (``speedup_vs_dense``: > 1 means faster than dense);
-* memory, two measures:
-  - ``layer_bytes``: bytes of the layer's parameters + buffers (values, bias,
-    index buffers incl. the CSR caches; for masked the weight and the bool mask).
-    Exact and load-independent; proportional to nnz for the truly sparse layer;
-  - ``step_peak_rss_mb``: in a fresh subprocess per (width, variant, density):
-    ``ru_maxrss`` (peak resident set, KiB on Linux) after building the layer and
-    running 2 fwd+bwd steps, minus ``ru_maxrss`` after ``import torch`` and
-    creating the input batch. It is the increase of the process's high-water
-    mark caused by the layer + its gradients + the step's temporaries (allocator
-    caching included), i.e. what a training process would need on top of its
-    baseline. Not affected by other processes' load.
-* machine: torch threads are set explicitly (``--threads``) and recorded;
-  ``os.getloadavg()`` is recorded at start, end and after every round (the
-  machine is shared, so timings from a loaded round are visible as such).
+  gradients of the input, the weights/values and the bias), no optimizer step,
+  at 1 thread and at ``--threads`` (default: all cores). All variants of a width
+  are built once; then interleaved rounds (order of variants rotating; each round
+  times every variant at every thread count, see ``benchmarks/common.py``).
+  Reported per thread count: median ms/step and ``speedup_vs_dense`` (median of the
+  per-round ratio dense / variant, with spread); per variant ``thread_scaling``: the
+  median of the per-round ratio time(N threads) / time(1 thread) (0.5 = perfect);
+* memory (``--no-memory`` skips it): ``layer_bytes`` (parameters + buffers, exact)
+  and ``step_peak_rss_mb``: the increase of peak RSS (``VmHWM``) in a fresh
+  subprocess from (torch imported, input made) to (layer built + 2 fwd+bwd);
+* the 1-minute load average after every round.
 
-Target (from the issue): at 1 % density and width >= 4,000 the truly sparse
-layer is >= 10x faster than dense. The JSON is written atomically.
+Targets (issue 14): at 4,096^2 and 1 % density the truly sparse layer is >= 10x
+faster than dense at the machine's thread count, and its N-thread time is <= 0.6x
+its 1-thread time; at 16,384^2 and 0.1 % it is >= 20x faster than dense.
 """
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import json
-import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -61,17 +49,22 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
 from sparsenb.layers.truly_sparse import TrulySparseLinear  # noqa: E402
 from sparsenb.experiments.truly_sparse import MaskedSquareLinear  # noqa: E402
 from sparsenb.nb.record import write_json  # noqa: E402
 
 DEFAULT_OUT = ROOT / "results" / "benchmarks" / "truly_sparse.json"
-FULL = {"widths": [1000, 4000, 16000], "densities": [0.1, 0.01, 0.001], "batch": 128,
-        "rounds": {1000: 7, 4000: 5, 16000: 3}, "steps": {1000: 20, 4000: 5, 16000: 1},
-        "warmup": {1000: 5, 4000: 2, 16000: 1}}
+FULL = {"widths": [1024, 4096, 16384], "densities": [0.1, 0.01, 0.001], "batch": 128,
+        "rounds": {1024: 7, 4096: 7, 16384: 3}, "steps": {1024: 10, 4096: 3, 16384: 1},
+        "warmup": {1024: 3, 4096: 1, 16384: 1}}
 QUICK = {"widths": [64, 256], "densities": [0.1, 0.01], "batch": 16,
          "rounds": {64: 2, 256: 2}, "steps": {64: 2, 256: 2}, "warmup": {64: 1, 256: 1}}
-TARGET = {"density": 0.01, "min_width": 4000, "speedup": 10.0}
+# (width, density, what, bound): speedup_vs_dense >= bound, or thread_scaling <= bound, at N threads
+TARGETS = [{"width": 4096, "density": 0.01, "what": "speedup_vs_dense", "bound": 10.0},
+           {"width": 16384, "density": 0.001, "what": "speedup_vs_dense", "bound": 20.0},
+           {"width": 4096, "density": 0.01, "what": "thread_scaling", "bound": 0.6}]
 
 
 def build(variant: str, width: int, density: float, seed: int = 0) -> nn.Module:
@@ -135,31 +128,43 @@ def measure_memory(variant: str, width: int, density: float, batch: int, threads
 
 
 def bench_width(width: int, densities: list[float], batch: int, rounds: int, steps: int, warmup: int,
-                log=print) -> dict[str, Any]:
+                thread_counts: list[int], log=print) -> dict[str, Any]:
     x = torch.randn(batch, width, requires_grad=True, generator=torch.Generator().manual_seed(1))
     mods = {"dense": build("dense", width, 1.0), "masked": build("masked", width, 0.01)}
     for d in densities:
         mods[f"sparse@{d:g}"] = build("sparse", width, d)
     names = list(mods)
-    for n in names:
-        for _ in range(warmup):
-            step(mods[n], x)
-    times: dict[str, list[float]] = {n: [] for n in names}
+    for t in thread_counts:
+        torch.set_num_threads(t)
+        for n in names:
+            for _ in range(warmup):
+                step(mods[n], x)
+    times: dict[int, dict[str, list[float]]] = {t: {n: [] for n in names} for t in thread_counts}
     loads = []
     for r in range(rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            t0 = time.perf_counter()
-            for _ in range(steps):
-                step(mods[n], x)
-            times[n].append((time.perf_counter() - t0) / steps * 1e3)
-        loads.append(os.getloadavg()[0])
-        log(f"  width {width} round {r + 1}/{rounds}: " + ", ".join(f"{n} {times[n][-1]:.2f}" for n in names)
-            + f" ms (load {loads[-1]:.2f})")
-    res = {"ms_per_step": {n: statistics.median(v) for n, v in times.items()},
-           "ms_per_step_rounds": times, "loadavg_1min_rounds": loads,
-           "speedup_vs_dense": {n: statistics.median(times["dense"][i] / times[n][i] for i in range(rounds))
-                                for n in names if n != "dense"},
+            for t in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
+                torch.set_num_threads(t)
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    step(mods[n], x)
+                times[t][n].append((time.perf_counter() - t0) / steps * 1e3)
+        load = load_avg()
+        loads.append(load[0] if load else None)
+        log(f"  width {width} round {r + 1}/{rounds}: " + "; ".join(
+            f"{t} thr: " + ", ".join(f"{n} {times[t][n][-1]:.2f}" for n in names) for t in thread_counts)
+            + f" ms (load {loads[-1]})")
+    per_threads = {}
+    for t in thread_counts:
+        spread = {n: paired_ratio(times[t]["dense"], times[t][n]) for n in names if n != "dense"}
+        per_threads[str(t)] = {"ms_per_step": {n: statistics.median(v) for n, v in times[t].items()},
+                               "ms_per_step_rounds": times[t],
+                               "speedup_vs_dense": {n: s["median"] for n, s in spread.items()},
+                               "speedup_spread": spread}
+    t1, tn = thread_counts[0], thread_counts[-1]
+    res = {"threads": per_threads, "loadavg_1min_rounds": loads,
+           "thread_scaling": {n: paired_ratio(times[tn][n], times[t1][n]) for n in names} if tn != t1 else {},
            "layer_bytes": {n: layer_bytes(m) for n, m in mods.items()},
            "nnz": {n: (m.nnz if isinstance(m, TrulySparseLinear) else
                        int(m.mask.sum()) if isinstance(m, MaskedSquareLinear) else width * width) for n, m in mods.items()}}
@@ -167,76 +172,94 @@ def bench_width(width: int, densities: list[float], batch: int, rounds: int, ste
     return res
 
 
+def targets_met(data: dict) -> list[dict]:
+    """Each target of :data:`TARGETS` whose width and density were measured, with its value and verdict."""
+    out = []
+    top = str(data["threads"])
+    for tg in TARGETS:
+        res = data["results"].get(str(tg["width"]))
+        key = f"sparse@{tg['density']:g}"
+        if res is None or key not in res["threads"][top]["speedup_vs_dense"]:
+            continue
+        if tg["what"] == "speedup_vs_dense":
+            value = res["threads"][top]["speedup_vs_dense"][key]
+            met = value >= tg["bound"]
+        else:
+            if key not in res["thread_scaling"]:
+                continue
+            value = res["thread_scaling"][key]["median"]
+            met = value <= tg["bound"]
+        out.append({**tg, "threads": data["threads"], "value": value, "met": bool(met)})
+    return out
+
+
+def memory(width: int, densities: list[float], batch: int, threads: int) -> dict[str, float]:
+    mem = {"dense": measure_memory("dense", width, 1.0, batch, threads),
+           "masked": measure_memory("masked", width, 0.01, batch, threads)}
+    for d in densities:
+        mem[f"sparse@{d:g}"] = measure_memory("sparse", width, d, batch, threads)
+    return {n: m["step_peak_rss_mb"] for n, m in mem.items()}
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a test), not a measurement")
-    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1: on the shared 2-core machine 2 threads oversubscribe)")
+    ap.add_argument("--threads", type=int, help="the N of '1 vs N threads' (default: all cores of the machine)")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--no-memory", action="store_true", help="skip the per-config subprocess memory runs")
-    ap.add_argument("--only-memory", action="store_true",
-                    help="keep the timings in --out and (re)measure only the memory (subprocesses)")
+    ap.add_argument("--widths", type=int, nargs="+", help="a subset of the profile's widths")
     args = ap.parse_args(argv)
-    s = QUICK if args.quick else FULL
-    if args.only_memory:
-        data = json.loads(Path(args.out).read_text())
-        for w, res in data["results"].items():
-            w = int(w)
-            mem = {"dense": measure_memory("dense", w, 1.0, s["batch"], args.threads),
-                   "masked": measure_memory("masked", w, 0.01, s["batch"], args.threads)}
-            for d in s["densities"]:
-                mem[f"sparse@{d:g}"] = measure_memory("sparse", w, d, s["batch"], args.threads)
-            res["step_peak_rss_mb"] = {n: m["step_peak_rss_mb"] for n, m in mem.items()}
-        data["memory_measured"] = _dt.datetime.now().isoformat(timespec="seconds")
-        write_json(args.out, data)
-        print_table(data)
-        return data
-    torch.set_num_threads(args.threads)
+    s = dict(QUICK if args.quick else FULL)
+    if args.widths:
+        bad = set(args.widths) - set(s["widths"])
+        if bad:
+            ap.error(f"--widths {sorted(bad)} not in {s['widths']}")
+        s["widths"] = args.widths
+    threads = args.threads or machine_cores()
+    thread_counts = sorted({1, threads})
     t_start = time.perf_counter()
     data: dict[str, Any] = {
-        "date": _dt.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
-        "threads": torch.get_num_threads(), "cpu_model": platform.processor() or platform.machine(),
-        "cores": os.cpu_count(), "loadavg_start": list(os.getloadavg()),
+        "benchmark": "truly_sparse", **machine(threads),
         "settings": {"quick": args.quick, "batch": s["batch"], "widths": s["widths"], "densities": s["densities"],
+                     "thread_counts": thread_counts,
                      "rounds": {str(k): v for k, v in s["rounds"].items()},
                      "steps": {str(k): v for k, v in s["steps"].items()},
                      "warmup": {str(k): v for k, v in s["warmup"].items()},
                      "timed": "forward + backward (input, weight/values, bias grads), no optimizer step",
-                     "memory": ("layer_bytes = bytes of parameters + buffers; step_peak_rss_mb = ru_maxrss increase "
-                                "in a fresh subprocess (VmHWM) from (torch imported, input made) to (layer built + 2 fwd+bwd)")},
-        "target": TARGET, "results": {}}
+                     "memory": ("layer_bytes = bytes of parameters + buffers; step_peak_rss_mb = VmHWM increase "
+                                "in a fresh subprocess from (torch imported, input made) to (layer built + 2 fwd+bwd)")},
+        "targets": TARGETS, "results": {}}
     for w in s["widths"]:
         print(f"width {w}")
-        res = bench_width(w, s["densities"], s["batch"], s["rounds"][w], s["steps"][w], s["warmup"][w])
+        res = bench_width(w, s["densities"], s["batch"], s["rounds"][w], s["steps"][w], s["warmup"][w], thread_counts)
         if not args.no_memory:
-            mem = {"dense": measure_memory("dense", w, 1.0, s["batch"], args.threads),
-                   "masked": measure_memory("masked", w, 0.01, s["batch"], args.threads)}
-            for d in s["densities"]:
-                mem[f"sparse@{d:g}"] = measure_memory("sparse", w, d, s["batch"], args.threads)
-            res["step_peak_rss_mb"] = {n: m["step_peak_rss_mb"] for n, m in mem.items()}
+            res["step_peak_rss_mb"] = memory(w, s["densities"], s["batch"], threads)
         data["results"][str(w)] = res
         write_json(args.out, data)
-    met = {}
-    for w, res in data["results"].items():
-        key = f"sparse@{TARGET['density']:g}"
-        if int(w) >= TARGET["min_width"] and key in res["speedup_vs_dense"]:
-            met[w] = bool(res["speedup_vs_dense"][key] >= TARGET["speedup"])
-    data["target_met"] = met
-    data["loadavg_end"] = list(os.getloadavg())
+    torch.set_num_threads(threads)
+    data["target_met"] = targets_met(data)
     data["seconds"] = round(time.perf_counter() - t_start, 1)
+    finish(data, [x for r in data["results"].values() for x in r["loadavg_1min_rounds"]], threads)
     write_json(args.out, data)
     print_table(data)
     return data
 
 
 def print_table(data: dict) -> None:
-    print(f"\nthreads {data['threads']}, load {data['loadavg_start'][0]:.2f} -> {data['loadavg_end'][0]:.2f}")
-    print(f"{'width':>6} {'variant':>14} {'ms/step':>10} {'x faster than dense':>20} {'layer MB':>10} {'peak RSS +MB':>13}")
+    print(f"\nload {data['load_avg_at_start'][0]:.2f} -> {data['load_avg_at_end'][0]:.2f}"
+          + (" (machine busy: timings disturbed)" if data["machine_busy"] else ""))
+    tcs = data["settings"]["thread_counts"]
+    head = f"{'width':>6} {'variant':>14} " + " ".join(f"{f'ms@{t}thr':>10} {f'x dense@{t}':>10}" for t in tcs)
+    print(head + f" {'N/1 thr':>8} {'layer MB':>9}")
     for w, res in data["results"].items():
-        for n, ms in res["ms_per_step"].items():
-            sp = res["speedup_vs_dense"].get(n, 1.0)
-            rss = res.get("step_peak_rss_mb", {}).get(n, float("nan"))
-            print(f"{w:>6} {n:>14} {ms:>10.2f} {sp:>20.2f} {res['layer_bytes'][n] / 2**20:>10.2f} {rss:>13.1f}")
-    print("target met (1% density, width >= 4000, >= 10x):", data["target_met"])
+        for n in res["threads"][str(tcs[0])]["ms_per_step"]:
+            cols = " ".join(f"{res['threads'][str(t)]['ms_per_step'][n]:>10.2f} "
+                            f"{res['threads'][str(t)]['speedup_vs_dense'].get(n, 1.0):>10.2f}" for t in tcs)
+            sc = res["thread_scaling"].get(n, {}).get("median", float("nan"))
+            print(f"{w:>6} {n:>14} {cols} {sc:>8.2f} {res['layer_bytes'][n] / 2**20:>9.2f}")
+    for t in data["target_met"]:
+        print(f"target {t['what']} at {t['width']}^2, {t['density']:g}: {t['value']:.2f} "
+              f"({'>=' if t['what'] == 'speedup_vs_dense' else '<='} {t['bound']}) -> {'met' if t['met'] else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -22,23 +22,28 @@ def load_script():
 def test_truly_sparse_benchmark_quick_writes_json(tmp_path):
     bench = load_script()
     out = tmp_path / "sub" / "truly_sparse.json"
-    returned = bench.main(["--quick", "--out", str(out), "--threads", "1"])
+    returned = bench.main(["--quick", "--out", str(out), "--threads", "2"])
     data = json.loads(out.read_text())
     assert data == json.loads(json.dumps(returned))
     assert not list(out.parent.glob("*.tmp")) and not list(out.parent.glob(".*.tmp"))
-    for key in ("date", "torch", "threads", "loadavg_start", "loadavg_end", "settings", "target", "results"):
+    for key in ("date", "torch", "threads", "cpu_model", "load_avg_at_start", "load_avg_at_end", "max_load_avg",
+                "machine_busy", "settings", "targets", "results", "target_met"):
         assert key in data
-    assert data["threads"] == 1 and data["settings"]["quick"] is True
-    assert len(data["loadavg_start"]) == 3
+    assert data["threads"] == 2 and data["settings"]["quick"] is True
+    assert data["settings"]["thread_counts"] == [1, 2]
     widths = [str(w) for w in data["settings"]["widths"]]
     assert list(data["results"]) == widths
     names = {"dense", "masked"} | {f"sparse@{d:g}" for d in data["settings"]["densities"]}
     for w, res in data["results"].items():
-        assert set(res["ms_per_step"]) == names
-        assert set(res["speedup_vs_dense"]) == names - {"dense"}
+        assert set(res["threads"]) == {"1", "2"}
+        for per in res["threads"].values():
+            assert set(per["ms_per_step"]) == names
+            assert set(per["speedup_vs_dense"]) == names - {"dense"}
+            for v in list(per["ms_per_step"].values()) + list(per["speedup_vs_dense"].values()):
+                assert math.isfinite(v) and v > 0
+        assert set(res["thread_scaling"]) == names
+        assert all(s["min"] <= s["median"] <= s["max"] for s in res["thread_scaling"].values())
         assert len(res["loadavg_1min_rounds"]) == data["settings"]["rounds"][w]
-        for v in list(res["ms_per_step"].values()) + list(res["speedup_vs_dense"].values()):
-            assert math.isfinite(v) and v > 0
         for v in res["step_peak_rss_mb"].values():
             assert math.isfinite(v) and v >= 0
         assert set(res["layer_bytes"]) == names and all(b > 0 for b in res["layer_bytes"].values())
@@ -46,3 +51,4 @@ def test_truly_sparse_benchmark_quick_writes_json(tmp_path):
         d_hi, d_lo = max(data["settings"]["densities"]), min(data["settings"]["densities"])
         assert res["layer_bytes"][f"sparse@{d_lo:g}"] < res["layer_bytes"][f"sparse@{d_hi:g}"]
         assert res["nnz"][f"sparse@{d_hi:g}"] == round(d_hi * int(w) ** 2)
+    assert data["target_met"] == []  # the quick widths are not the target's widths

@@ -1,7 +1,8 @@
 """Tests for sparsenb.core.masks: the mask semantics every method relies on.
 
 * pruned weights are exactly zero after every optimizer step (SGD+momentum+wd, Adam, AdamW ...);
-* pruned gradients are zeroed before the step, so moments never build up there;
+* pruned gradients are zeroed before the step where the optimizer needs it (not elementwise, or
+  ``mask_grads=True``); for elementwise optimizers the kept weights are bit-identical without it;
 * ``update`` gives grown weights a value and resets optimizer moments at grown
   and dropped positions only;
 * masks are bool buffers that survive a state_dict round trip;
@@ -64,6 +65,9 @@ OPTIMIZERS = {
     "adamw": lambda ps: torch.optim.AdamW(ps, lr=1e-2, weight_decay=0.1),
     "rmsprop": lambda ps: torch.optim.RMSprop(ps, lr=1e-2, momentum=0.5, weight_decay=1e-2),
     "adagrad": lambda ps: torch.optim.Adagrad(ps, lr=1e-2, weight_decay=1e-2),
+    "adamax": lambda ps: torch.optim.Adamax(ps, lr=1e-2, weight_decay=1e-2),
+    "nadam": lambda ps: torch.optim.NAdam(ps, lr=1e-2, weight_decay=1e-2),
+    "radam": lambda ps: torch.optim.RAdam(ps, lr=1e-2, weight_decay=1e-2),
 }
 
 
@@ -91,10 +95,112 @@ def test_pruned_weights_exactly_zero_after_every_step(opt_name, how, net):
         assert torch.equal(mp.mask, before[mp.name])  # a step never changes a mask
         # ... but training did happen at the kept positions
         assert not torch.equal(mp.param.detach()[mp.mask], kept_before[mp.name][mp.mask])
-        # and no optimizer moment built up at pruned positions
+    assert not masks.grads_masked  # every optimizer here is elementwise: no pre-step mask
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+def test_masked_grads_keep_moments_zero_at_pruned_positions(opt_name):
+    """With ``mask_grads=True`` no optimizer moment builds up at pruned positions."""
+    model = mlp(0)
+    opt = OPTIMIZERS[opt_name](model.parameters())
+    masks = sparsify(model, 0.7, seed=1)
+    masks.attach(opt, mask_grads=True)
+    assert masks.grads_masked
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(3):
+        train_step(model, opt, gen)
+        assert_pruned_zero(masks)
+    for mp in masks:
         for k, v in opt.state[mp.param].items():
-            if torch.is_tensor(v) and v.shape == mp.param.shape:
-                assert torch.all(v[~mp.mask] == 0), (mp.name, k)
+            if torch.is_tensor(v) and v.shape == mp.param.shape:  # Adamax's exp_inf is max(.., |g| + eps)
+                assert torch.all(v[~mp.mask].abs() <= (1e-8 if k == "exp_inf" else 0)), (mp.name, k)
+
+
+def _twin_runs(opt_name: str, net, mask_grads: bool | None):
+    """Train with a mask update in the middle (drop some kept, grow some pruned weights)."""
+    model = net(0)
+    opt = OPTIMIZERS[opt_name](model.parameters())
+    masks = sparsify(model, 0.6, seed=3)
+    masks.attach(opt, mask_grads=mask_grads)
+    gen = torch.Generator().manual_seed(4)
+    for _ in range(4):
+        train_step(model, opt, gen)
+    for i, mp in enumerate(masks):  # a RigL-like update: the 3 first kept out, the 3 first pruned in
+        flat = mp.mask.reshape(-1).clone()
+        kept, pruned = flat.nonzero().squeeze(1)[:3], (~flat).nonzero().squeeze(1)[:3]
+        flat[kept], flat[pruned] = False, True
+        masks.update(mp.name, flat.view_as(mp.mask), grow="zero" if i % 2 else "init",
+                     generator=torch.Generator().manual_seed(i))
+    for _ in range(4):
+        train_step(model, opt, gen)
+        assert_pruned_zero(masks)
+    return model, masks
+
+
+@pytest.mark.parametrize("opt_name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("net", [mlp, convnet])
+def test_elementwise_optimizers_need_no_gradient_mask(opt_name, net):
+    """The documented reason for skipping the pre-step gradient mask: for every optimizer in
+    ELEMENTWISE_OPTIMIZERS, every parameter (kept weights, biases, BN) ends bit-identical with and
+    without it, also across a mask update that regrows weights (their moments are reset)."""
+    auto, masks_auto = _twin_runs(opt_name, net, None)
+    forced, masks_forced = _twin_runs(opt_name, net, True)
+    assert not masks_auto.grads_masked and masks_forced.grads_masked
+    for (n, a), (_, b) in zip(auto.named_parameters(), forced.named_parameters()):
+        assert torch.equal(a, b), n  # -0.0 == 0.0: pruned zeros may differ only in sign
+    for (n, a), (_, b) in zip(auto.named_buffers(), forced.named_buffers()):
+        assert torch.equal(a, b), n
+
+
+def test_gradient_mask_decided_by_optimizer_type():
+    model = mlp(0)
+    masks = sparsify(model, 0.5, seed=0)
+
+    class MySGD(torch.optim.SGD):  # a subclass may change step(): masked to be safe
+        pass
+
+    for opt, expected in [(torch.optim.SGD(model.parameters(), lr=0.1), False),
+                          (torch.optim.LBFGS(model.parameters()), True),
+                          (torch.optim.Rprop(model.parameters()), True),
+                          (MySGD(model.parameters(), lr=0.1), True)]:
+        masks.attach(opt)
+        assert masks.grads_masked is expected, type(opt).__name__
+    masks.attach(torch.optim.SGD(model.parameters(), lr=0.1), mask_grads=True)
+    assert masks.grads_masked
+    masks.detach()
+    assert not masks.grads_masked and masks.optimizer is None
+
+
+@pytest.mark.parametrize("change", ["fill_buffer", "load_state_dict", "update", "to_double"])
+def test_fused_masks_follow_mask_changes(change):
+    """The float masks are cached; every way of changing a mask (or the weights' dtype) is seen."""
+    model = mlp(0)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    masks = sparsify(model, 0.5, optimizer=opt, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    train_step(model, opt, gen)  # builds the cache
+    if change == "fill_buffer":
+        masks["2.weight"][:3] = False  # in-place edit of the buffer
+    elif change == "load_state_dict":
+        other = mlp(1)
+        sparsify(other, 0.9, seed=7)
+        model.load_state_dict(other.state_dict())
+    elif change == "update":
+        masks.update("0.weight", torch.zeros_like(masks["0.weight"]))
+    else:
+        model.double()
+    for _ in range(2):
+        x, y = batch(model, gen)
+        opt.zero_grad()
+        F.cross_entropy(model(x.to(next(model.parameters()).dtype)), y).backward()
+        opt.step()
+        assert_pruned_zero(masks)
+    params, fmasks = masks._fused_masks()
+    for mp in masks:
+        if not bool(mp.mask.all()):
+            i = next(i for i, p in enumerate(params) if p is mp.param)
+            assert fmasks[i].dtype == mp.param.dtype
+            assert torch.equal(fmasks[i].bool(), mp.mask)
 
 
 def test_control_without_attach_adam_moves_pruned_weights():
@@ -110,7 +216,7 @@ def test_control_without_attach_adam_moves_pruned_weights():
 def test_pruned_grads_zeroed_before_step():
     model = mlp(0)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-    masks = sparsify(model, 0.8, optimizer=opt, seed=0)
+    masks = sparsify(model, 0.8, seed=0).attach(opt, mask_grads=True)
     seen = []
 
     def check(optimizer, args, kwargs):  # registered after attach -> runs after the mask hook
@@ -140,7 +246,8 @@ def test_step_with_closure_masks_the_recomputed_grads(opt_name, closure_as):
         opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     else:
         opt = torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=4)
-    masks = sparsify(model, 0.8, optimizer=opt, seed=0)
+    masks = sparsify(model, 0.8, seed=0).attach(opt, mask_grads=True if opt_name == "sgd" else None)
+    assert masks.grads_masked  # LBFGS: by default (not elementwise); SGD: asked for
     x, y = batch(model, torch.Generator().manual_seed(0))
     calls = []
 

@@ -14,9 +14,9 @@ from torch.nn import functional as F
 
 from sparsenb import methods
 from sparsenb.core.distributions import layer_nnz
-from sparsenb.core.masks import Masking
+from sparsenb.core.masks import Masking, sparsify
 from sparsenb.methods import METHODS, Method, available, get, register
-from sparsenb.methods.rigl import RigL, cosine_drop_fraction, rigl_masks
+from sparsenb.methods.rigl import RigL, cosine_drop_fraction, rigl_drop_grow, rigl_masks
 from sparsenb.core.dropgrow import random_grow, set_drop
 from sparsenb.methods.set import SET
 
@@ -323,6 +323,64 @@ def test_rigl_masks_can_regrow_just_dropped():
 def test_rigl_masks_k_zero_is_a_copy():
     new = rigl_masks(W, torch.ones(3, 3), M, 0)
     assert torch.equal(new, M) and new is not M
+
+
+def test_rigl_drop_grow_hand_made_and_same_as_rigl_masks():
+    g = torch.tensor([[5.0, 0.2, -0.4],
+                      [0.1, 0.3, 2.0],
+                      [-0.8, 9.0, 0.05]])
+    drop, grow = rigl_drop_grow(W, g, M, 2)
+    assert sorted(drop.tolist()) == [1, 5]  # (0,1) and (1,2)
+    assert sorted(grow.tolist()) == [5, 6]  # (1,2) comes back, (2,0) is new
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(20):  # random layers, with ties in |w| and |g|
+        w = torch.randint(-3, 4, (7, 9), generator=gen).float()
+        grad = torch.randint(-3, 4, (7, 9), generator=gen).float()
+        m = torch.rand(7, 9, generator=gen) < 0.4
+        k = int(torch.randint(0, int(m.sum()) + 1, (), generator=gen))
+        drop, grow = rigl_drop_grow(w, grad, m, k) if k else (torch.empty(0, dtype=torch.long),) * 2
+        new = m.clone().reshape(-1)
+        new[drop], new[grow] = False, True
+        assert torch.equal(new.view_as(m), rigl_masks(w, grad, m, k))
+
+
+@pytest.mark.parametrize("grow_value", ["zero", "init"])
+@pytest.mark.parametrize("opt_name", ["sgd", "adam"])
+def test_update_indices_equals_update(grow_value, opt_name):
+    """Masking.update_indices (RigL's O(k) path) leaves mask, weights, moments and the
+    float-mask cache exactly as Masking.update with the same new mask."""
+    def make():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 3))
+        opt = (torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9) if opt_name == "sgd"
+               else torch.optim.Adam(model.parameters(), lr=0.01))
+        masks = sparsify(model, 0.5, seed=1, optimizer=opt)
+        x, y = torch.randn(5, 6), torch.randint(0, 3, (5,))
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+        return model, opt, masks
+
+    ma, oa, ka = make()
+    mb, ob, kb = make()
+    name = "0.weight"
+    m = ka[name].reshape(-1)
+    kept, absent = m.nonzero().squeeze(1), (~m).nonzero().squeeze(1)
+    drop = kept[[0, 2, 4]]
+    grow = torch.cat([absent[[1, 3]], kept[[2]]])  # kept[2] is dropped and regrown: unchanged
+    new = m.clone()
+    new[drop], new[grow] = False, True
+    ca = ka.update(name, new.view_as(ka[name]), grow=grow_value, generator=torch.Generator().manual_seed(5))
+    cb = kb.update_indices(name, drop, grow, grow_value=grow_value,
+                           generator=torch.Generator().manual_seed(5))
+    assert ca == cb == {"grown": 2, "dropped": 2}
+    assert torch.equal(ka[name], kb[name])
+    for pa, pb in zip(ma.parameters(), mb.parameters()):
+        assert torch.equal(pa, pb)
+        for key, va in oa.state[pa].items():
+            assert torch.equal(va, ob.state[pb][key]), key
+    for fa, fb in zip(ka._fused_masks()[1], kb._fused_masks()[1]):
+        assert torch.equal(fa, fb)
+    assert kb._fused_masks()[1][0].bool().equal(kb[name])
 
 
 def test_rigl_is_update_step():

@@ -35,8 +35,20 @@ def test_profiles_are_changes_from_the_defaults(stem):
     assert spec["profiles"]["cpu"] == {}, "the defaults are the cpu profile"
     for profile, changes in spec["profiles"].items():
         full = NOTEBOOKS[stem].profiles[profile]
-        assert full == {**{n: v["default"] for n, v in spec["settings"].items()}, **changes}
+        omit = changes.get("_omit", [])
+        changes = {k: v for k, v in changes.items() if k != "_omit"}
+        expected = {**{n: v["default"] for n, v in spec["settings"].items()}, **changes}
+        assert full == {k: v for k, v in expected.items() if k not in omit}
         assert all(full[k] != spec["settings"][k]["default"] for k in changes), f"{profile}: a change equal to the default"
+
+
+def test_a_profile_can_lack_settings_its_record_predates():
+    nb = Notebook(stem="x", title="", paper="", claim="", config=settings_class("07_ctre"),
+                  profiles={"old": {"SEEDS": 1, "_omit": ["PATIENCE"]}}, minutes={})
+    assert "PATIENCE" not in nb.profiles["old"] and nb.profiles["old"]["SEEDS"] == 1
+    with pytest.raises(ValueError, match="NOPE"):
+        Notebook(stem="x", title="", paper="", claim="", config=settings_class("07_ctre"),
+                 profiles={"old": {"_omit": ["NOPE"]}}, minutes={})
 
 
 def test_a_list_default_is_not_shared_between_instances():

@@ -98,8 +98,8 @@ def test_leading_dims_and_float64_and_gradcheck():
 
 def _with_values(layer: TrulySparseLinear, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     from sparsenb.layers.truly_sparse import _SparseLinearFunction
-    return _SparseLinearFunction.apply(x.reshape(-1, layer.in_features), values, layer.crow, layer.cols,
-                                       layer.crow_t, layer.rows_t, layer.perm_t,
+    return _SparseLinearFunction.apply(x.reshape(-1, layer.in_features), values, layer.crow, layer.cols_k,
+                                       layer.crow_t, layer.rows_t, layer.perm_t, layer.vals_t, layer.zeros,
                                        (layer.out_features, layer.in_features))
 
 
@@ -369,3 +369,33 @@ def test_cpu_autocast_runs_in_value_dtype():
     torch.testing.assert_close(y, x @ layer.to_dense().T + layer.bias)
     y.sum().backward()
     assert x.grad.dtype == torch.float32 and layer.values.grad.dtype == torch.float32
+
+
+def test_kernel_caches_per_topology_and_column_major_chain():
+    """The backward reuses the cached W^T value buffer (no per-step allocation), the kernels
+    get int32 indices, and a chain of layers computes on column-major activations correctly."""
+    g = torch.Generator().manual_seed(3)
+    a = TrulySparseLinear(9, 7, density=0.4, generator=g, bias=False)
+    b = TrulySparseLinear(7, 5, density=0.5, generator=g)
+    assert a.crow.dtype == a.cols_k.dtype == a.crow_t.dtype == a.rows_t.dtype == torch.int32
+    ptr = a.vals_t.data_ptr()
+    x = torch.randn(4, 9, requires_grad=True)
+    for _ in range(2):
+        a.values.grad = b.values.grad = x.grad = None
+        h = a(x)
+        assert h.stride() == (1, 4) and not h._is_view()
+        h.relu_()  # in place on the layer's output (no bias): allowed, it is not a view
+        out = b(h)
+        out.square().sum().backward()
+    assert a.vals_t.data_ptr() == ptr  # the same buffer, refilled
+    assert torch.equal(a.vals_t, a.values.detach()[a.perm_t])
+    # the same computation with dense weights
+    wa, wb = a.to_dense().detach().requires_grad_(), b.to_dense().detach().requires_grad_()
+    x2 = x.detach().clone().requires_grad_()
+    ((torch.relu(x2 @ wa.T) @ wb.T + b.bias.detach()).square().sum()).backward()
+    torch.testing.assert_close(x.grad, x2.grad)
+    lin = a.linear_indices()
+    torch.testing.assert_close(a.values.grad, wa.grad.reshape(-1)[lin])
+    # a new topology rebuilds the buffers at the new size
+    a.set_structure(lin[:5], a.values.detach()[:5])
+    assert a.vals_t.numel() == a.zeros.numel() == 5 and a.cols_k.numel() == 5

@@ -153,3 +153,57 @@ def test_regrow_alive_only_between_present_neurons_and_keeps_budget():
         lin = layer.linear_indices()
         assert bool((lin[1:] > lin[:-1]).all())  # sorted, unique
         assert opt.state[layer.values]["momentum_buffer"].shape == layer.values.shape
+
+
+@pytest.mark.parametrize("overrides", [dict(DROPOUT=0.2, SCHEDULE="cosine"),
+                                       dict(PRUNE=True, PRUNE_START=0, PRUNE_EVERY=1, ACTIVATION="allrelu")])
+def test_train_truly_sparse_resumes_bit_identically(tmp_path, monkeypatch, overrides):
+    """Interrupted after epoch 2 and resumed from the checkpoint, a run ends with the same weights,
+    topology, optimizer state and history as an uninterrupted one (SET evolution generator, pruned
+    neurons, dropout and shuffling RNGs all restored)."""
+    import sparsenb.experiments.truly_sparse as tst
+
+    cfg = dict(CFG, EPOCHS=4, **overrides)
+    full = tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=tmp_path / "full.pt")
+    ckpt = tmp_path / "run.pt"
+    calls = {"n": 0}
+    real_eval = tst._evaluate
+
+    def crash_in_epoch_3(model, loader):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated crash")
+        return real_eval(model, loader)
+
+    monkeypatch.setattr(tst, "_evaluate", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(tst, "_evaluate", real_eval)
+    torch.manual_seed(123)  # a resumed run must not depend on the state it starts in
+    resumed = tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=ckpt)
+
+    strip = lambda h: [{k: v for k, v in row.items() if k != "seconds"} for row in h]  # noqa: E731
+    assert strip(resumed["history"]) == strip(full["history"])
+    for key in ("test_acc", "test_loss", "train_loss", "nnz", "active_neurons", "neurons_pruned"):
+        assert resumed[key] == full[key], key
+    final, ref = torch.load(ckpt, weights_only=False), torch.load(tmp_path / "full.pt", weights_only=False)
+    assert final["epoch"] == ref["epoch"] == 4
+    for k, v in ref["model"].items():
+        assert torch.equal(final["model"][k], v), k
+    for i, s in ref["optimizer"]["state"].items():
+        assert torch.equal(final["optimizer"]["state"][i]["momentum_buffer"], s["momentum_buffer"])
+    assert torch.equal(final["evolution_generator"], ref["evolution_generator"])
+
+
+def test_train_truly_sparse_checkpoint_restores_the_model_exactly(tmp_path):
+    import sparsenb.experiments.truly_sparse as tst
+
+    cfg = dict(CFG, EPOCHS=2, PRUNE=True)
+    tst.train_truly_sparse(tiny_data(), cfg, seed=1, checkpoint=tmp_path / "c.pt")
+    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    model = tst.build_truly_sparse([20, 40, 40, 3], cfg, seed=9)  # other topology and nnz
+    model.load_state_dict(state["model"])
+    for k, v in state["model"].items():
+        assert torch.equal(model.state_dict()[k], v), k
+    assert state["evolution_generator"].dtype == torch.uint8 and len(state["pruned"]) == 2

@@ -7,16 +7,40 @@ Mask semantics (the contract every method and test relies on)
 * Each mask is registered as a buffer ``<param>_mask`` on the module that owns
   the parameter, so ``model.state_dict()`` saves it and ``load_state_dict``
   restores it (in place: the container keeps pointing at the same tensors).
-* Once attached to an optimizer (:meth:`Masking.attach`), gradients of pruned
-  weights are zeroed *before* every ``optimizer.step()`` and the masks are
-  re-applied *after* it, so pruned weights are exactly zero after every step
-  whatever the optimizer (momentum, Adam, weight decay) does. A plain
-  ``loss.backward(); opt.step()`` loop stays exactly sparse.
+* Once attached to an optimizer (:meth:`Masking.attach`), the masks are
+  re-applied *after* every ``optimizer.step()``, so pruned weights are exactly
+  zero after every step whatever the optimizer (momentum, Adam, weight decay)
+  does. A plain ``loss.backward(); opt.step()`` loop stays exactly sparse.
+* Gradients of pruned weights are zeroed *before* the step only where the
+  contract needs it. An *elementwise* optimizer (:data:`ELEMENTWISE_OPTIMIZERS`:
+  SGD with or without momentum, Nesterov and weight decay, Adam, AdamW, Adamax,
+  NAdam, RAdam, RMSprop, Adagrad) updates each weight from its own gradient and
+  its own moments only, so a pruned gradient can move nothing but the pruned
+  weight itself (re-zeroed after the step) and its own moments (reset when the
+  weight is regrown, see below): the kept weights follow bit for bit the same
+  trajectory as with masked gradients (``tests/test_masks.py`` checks this for
+  every optimizer in that list, across a mask update). For these optimizers the
+  pre-step mask is skipped (it costs a full pass over every weight's gradient);
+  the moments held *at pruned positions* are then not zero, but they are never
+  used. Every other optimizer (LBFGS, Adafactor, Rprop, any user class:
+  whole-tensor statistics or state that a reset to zero does not restore)
+  gets its pruned gradients zeroed before each step, also inside
+  ``step(closure)``. ``attach(optimizer, mask_grads=True)`` forces the mask.
 * :meth:`Masking.update` changes a mask; weights that are newly grown get a
   value from the chosen policy (``"zero"`` or a fresh ``"init"``) and their
   optimizer moments (momentum buffer, Adam ``exp_avg``/``exp_avg_sq``, ...)
   are reset to zero; moments of dropped weights are zeroed too.
 * Biases and normalisation parameters are never masked unless named.
+
+How masks are applied (cost): besides the bool buffer (the saved state), the
+container keeps each mask as a float tensor in its parameter's dtype, rebuilt
+only when a mask, a parameter's dtype/device or the parameter object changes
+(detected through the tensors' in-place version counters, so ``update``,
+``load_state_dict`` and direct in-place edits of a mask buffer are all seen).
+Re-masking is then one fused ``torch._foreach_mul_`` over all masked layers
+(layers whose mask keeps everything are skipped). A pruned weight becomes
+``w * 0.0``: zero, with the sign of ``w`` (``-0.0 == 0``); only a pruned weight
+(or gradient) that is already inf or NaN stays NaN, i.e. a run that has diverged.
 """
 from __future__ import annotations
 
@@ -30,9 +54,19 @@ from torch import nn
 from . import seeding
 from .distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz
 
-__all__ = ["Masking", "MaskedParam", "prunable_parameters", "sparsify", "density_report", "topk_mask"]
+__all__ = ["Masking", "MaskedParam", "prunable_parameters", "sparsify", "density_report", "topk_mask",
+           "ELEMENTWISE_OPTIMIZERS"]
 
 PRUNABLE_TYPES = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+#: Optimizers whose update of a weight reads only that weight, its own gradient and its own
+#: state tensors (plus per-parameter scalars such as Adam's ``step``). With them the
+#: gradients of pruned weights need no masking before the step (see the module docstring).
+#: Exact types only: a subclass may override ``step``.
+ELEMENTWISE_OPTIMIZERS: tuple[type, ...] = (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.Adamax, torch.optim.NAdam,
+    torch.optim.RAdam, torch.optim.RMSprop, torch.optim.Adagrad,
+)
 
 
 def prunable_parameters(model: nn.Module, include: Sequence[str] | None = None) -> list[str]:
@@ -75,30 +109,6 @@ def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Te
     return drop.view_as(mask) & mask
 
 
-_SAME_SIZE_INT = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
-
-
-def zero_pruned_(t: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """In place ``t[~mask] = 0``: bit-identical to ``t.masked_fill_(~mask, 0)``, faster.
-
-    For a floating-point ``t`` this multiplies the same-width *integer view* of
-    ``t`` by the bool mask: a kept element is multiplied by 1 and keeps its bits
-    exactly (NaN, inf and -0.0 included), a pruned one by 0 and gets all-zero
-    bits, i.e. +0.0 (also where ``t`` held NaN or inf) -- exactly what
-    ``masked_fill_`` writes. It is one vectorised elementwise op and allocates
-    no ``~mask``; on CPU ``masked_fill_`` is ~5-8x slower (the mask hooks then
-    cost ~20% of a training step of a 784-2048-2048-10 MLP, see
-    ``benchmarks/mask_overhead.py``). Other dtypes, layouts and devices use
-    ``masked_fill_``.
-    """
-    idt = _SAME_SIZE_INT.get(t.element_size())
-    if idt is not None and t.is_floating_point() and t.layout == torch.strided and t.device.type in ("cpu", "cuda"):
-        t.view(idt).mul_(mask)
-    else:
-        t.masked_fill_(~mask, 0)
-    return t
-
-
 @dataclass
 class MaskedParam:
     """One masked parameter: where it lives and its mask buffer."""
@@ -129,7 +139,11 @@ class Masking:
     def __init__(self, model: nn.Module, names: Sequence[str] | None = None):
         self.model = model
         self.optimizer: torch.optim.Optimizer | None = None
+        self.grads_masked = False  # set by attach(): does the pre-step hook mask gradients?
         self._hooks: list = []
+        self._fused_key: tuple | None = None  # see _fused_masks
+        self._fused_refs: list = []
+        self._fused: tuple[list[torch.Tensor], list[torch.Tensor]] = ([], [])
         modules = dict(model.named_modules())
         self.params: dict[str, MaskedParam] = {}
         for name in prunable_parameters(model, names):
@@ -234,6 +248,61 @@ class Masking:
         p.masked_fill_(~old, 0.0)
         return {"grown": int(grown.sum()), "dropped": int(dropped.sum())}
 
+    @torch.no_grad()
+    def update_indices(self, name: str, drop: torch.Tensor, grow: torch.Tensor, grow_value: str = "zero",
+                       generator: torch.Generator | None = None) -> dict[str, int]:
+        """Drop and grow given as flat indices: the O(k) form of :meth:`update` for prune-and-regrow.
+
+        The new mask is ``old`` minus ``drop`` plus ``grow`` (a position in both keeps its weight
+        and its moments, as with :meth:`update`). Only the ``k`` changed positions are written:
+        the mask buffer, the weight, the optimizer moments and the cached float mask; no
+        full-size temporary is built. The result is identical to
+        ``update(name, new_mask, grow=grow_value, generator=generator)`` provided the pruned
+        weights are already zero (always true after a masked optimizer step).
+
+        Args:
+            name: parameter name.
+            drop: int64 flat indices ``(k_d,)`` of kept weights to remove (distinct).
+            grow: int64 flat indices ``(k_g,)`` of positions absent after the drop (distinct).
+            grow_value: ``"zero"`` or ``"init"`` (see :meth:`update`).
+            generator: CPU generator for ``grow_value="init"``.
+
+        Returns:
+            ``{"grown": int, "dropped": int}`` counted against the old mask, as :meth:`update`.
+        """
+        if grow_value not in ("zero", "init"):
+            raise ValueError(f"grow must be 'zero' or 'init', got {grow_value!r}")
+        mp = self.params[name]
+        p, mask = mp.param, mp.mask
+        params, fmasks = self._fused_masks()  # current before the edit, so it can be patched below
+        flat_m, flat_p = mask.view(-1), p.detach().view(-1)
+        drop, grow = drop.to(mask.device), grow.to(mask.device)
+        was_kept = flat_m[grow]
+        flat_m[drop] = False
+        flat_m[grow] = True
+        grown = grow[~was_kept].sort().values  # row-major order, as p[bool_mask] in update()
+        dropped = drop[~flat_m[drop]]
+        flat_p[dropped] = 0.0
+        if grow_value == "init":
+            bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            fresh = torch.rand(grown.numel(), generator=generator, dtype=p.dtype) * (2 * bound) - bound
+            flat_p[grown] = fresh.to(p.device)
+        else:
+            flat_p[grown] = 0.0
+        if self.optimizer is not None and p in self.optimizer.state:
+            changed = torch.cat([grown, dropped])
+            for v in self.optimizer.state[p].values():
+                if torch.is_tensor(v) and v.shape == p.shape:
+                    v.view(-1)[changed] = 0
+        i = next((i for i, q in enumerate(params) if q is p), None)
+        if i is not None:  # patch the float mask in place and mark the cache current again
+            fm = fmasks[i].view(-1)
+            fm[dropped] = 0.0
+            fm[grown] = 1.0
+            pairs = self._fused_refs
+            self._fused_key = tuple((id(q), q.dtype, q.device, id(m), m._version) for q, m in pairs)
+        return {"grown": int(grown.numel()), "dropped": int(dropped.numel())}
+
     def _reset_optimizer_state(self, p: torch.Tensor, where: torch.Tensor) -> None:
         if self.optimizer is None or p not in self.optimizer.state:
             return
@@ -242,32 +311,64 @@ class Masking:
                 v.masked_fill_(where, 0)
 
     # ------------------------------------------------- apply / training hooks
+    def _fused_masks(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """``(params, float_masks)`` of the layers with at least one pruned weight.
+
+        ``float_masks[i]`` is ``params[i]``'s bool mask as 1.0/0.0 in the parameter's dtype
+        and device. Cached; rebuilt when a mask tensor changes in place (its ``_version``),
+        is replaced, or a parameter is replaced or changes dtype/device. The check costs a
+        few attribute reads per layer; the rebuild (one cast per layer) runs only then.
+        """
+        pairs = [(mp.param, mp.mask) for mp in self.params.values()]
+        key = tuple((id(p), p.dtype, p.device, id(m), m._version) for p, m in pairs)
+        if key != self._fused_key:
+            params, fmasks = [], []
+            for p, m in pairs:
+                if not bool(m.all()):  # a layer kept dense costs nothing
+                    params.append(p)
+                    fmasks.append(m.to(device=p.device, dtype=p.dtype))
+            self._fused, self._fused_key = (params, fmasks), key
+            self._fused_refs = pairs  # keep the ids in the key from being reused
+        return self._fused
+
     @torch.no_grad()
     def apply(self) -> None:
-        """Zero every pruned weight (in place)."""
-        for mp in self:
-            zero_pruned_(mp.param, mp.mask)
+        """Zero every pruned weight (in place): one fused multiply by the float masks."""
+        params, fmasks = self._fused_masks()
+        if params:
+            torch._foreach_mul_(params, fmasks)
 
     @torch.no_grad()
     def mask_grads(self) -> None:
-        """Zero the gradients of pruned weights (in place)."""
-        for mp in self:
-            g = mp.param.grad
-            if g is not None:
-                zero_pruned_(g, mp.mask)
+        """Zero the gradients of pruned weights (in place): one fused multiply."""
+        params, fmasks = self._fused_masks()
+        grads, gmasks = [], []
+        for p, m in zip(params, fmasks):
+            if p.grad is not None:
+                grads.append(p.grad)
+                gmasks.append(m if p.grad.dtype == m.dtype else m.to(p.grad.dtype))
+        if grads:
+            torch._foreach_mul_(grads, gmasks)
 
-    def attach(self, optimizer: torch.optim.Optimizer) -> "Masking":
-        """Zero pruned gradients before and re-apply masks after every ``optimizer.step()``.
+    def attach(self, optimizer: torch.optim.Optimizer, mask_grads: bool | None = None) -> "Masking":
+        """Re-apply masks after every ``optimizer.step()``; zero pruned gradients before it if needed.
+
+        Args:
+            optimizer: the optimizer whose steps keep the model exactly sparse.
+            mask_grads: zero pruned gradients before each step (and inside ``step(closure)``).
+                ``None`` (default): only if ``type(optimizer)`` is not in
+                :data:`ELEMENTWISE_OPTIMIZERS` (see the module docstring: for those the
+                kept weights are bit-identical either way).
 
         Also lets :meth:`update` reset the optimizer moments of changed weights.
         Attaching again (e.g. to a new optimizer) detaches the old hooks.
         """
         self.detach()
         self.optimizer = optimizer
-        self._hooks = [
-            optimizer.register_step_pre_hook(self._pre_step),
-            optimizer.register_step_post_hook(lambda opt, args, kwargs: self.apply()),
-        ]
+        self.grads_masked = type(optimizer) not in ELEMENTWISE_OPTIMIZERS if mask_grads is None else bool(mask_grads)
+        self._hooks = [optimizer.register_step_post_hook(lambda opt, args, kwargs: self.apply())]
+        if self.grads_masked:
+            self._hooks.append(optimizer.register_step_pre_hook(self._pre_step))
         return self
 
     def _pre_step(self, optimizer, args, kwargs):
@@ -293,6 +394,7 @@ class Masking:
             h.remove()
         self._hooks = []
         self.optimizer = None
+        self.grads_masked = False
 
     def grads(self) -> dict[str, torch.Tensor | None]:
         return {n: mp.param.grad for n, mp in self.params.items()}

@@ -88,7 +88,8 @@ class GalleryRow:
 class Notebook:
     """A notebook: its paper and claim, typed settings, profiles, run-time estimates and gallery rows.
 
-    ``profiles`` is given as ``{profile: {setting: value that differs from the config's default}}``;
+    ``profiles`` is given as ``{profile: {setting: value that differs from the config's default}}``
+    (plus, rarely, ``"_omit": [settings the profile lacks]``, see :data:`OMIT`);
     after construction ``profiles`` holds the full settings of every profile (a dict per profile,
     in field order) and ``changes`` the differences as given. Unknown setting names raise.
     """
@@ -108,12 +109,23 @@ class Notebook:
         names = {f.name for f in dataclasses.fields(self.config)}
         self.changes = self.profiles
         for profile, changed in self.changes.items():
-            unknown = sorted(set(changed) - names)
+            unknown = sorted(((set(changed) - {OMIT}) | set(changed.get(OMIT, ()))) - names)
             if unknown:
                 raise ValueError(f"{self.stem}: profile {profile!r} sets {unknown}, which {self.config.__name__} "
                                  f"does not have; add the field to the config or fix the name")
-        self.profiles = {profile: dataclasses.asdict(self.config(**changed))
-                         for profile, changed in self.changes.items()}
+        self.profiles = {profile: _resolve_profile(self.config, changed) for profile, changed in self.changes.items()}
+
+
+OMIT = "_omit"
+"""Key of a profile's changes that lists settings the profile does not have at all: a profile whose
+committed record predates those settings keeps its settings (and so its config hash) unchanged."""
+
+
+def _resolve_profile(config: type, changed: dict[str, Any]) -> dict[str, Any]:
+    full = dataclasses.asdict(config(**{k: v for k, v in changed.items() if k != OMIT}))
+    for name in changed.get(OMIT, ()):
+        del full[name]
+    return full
 
 
 def acc_text(m: dict, key: str) -> str:

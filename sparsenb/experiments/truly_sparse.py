@@ -35,9 +35,11 @@ connections that SET regrowth may restore).
 from __future__ import annotations
 
 import math
+import os
 import resource
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -49,7 +51,8 @@ from ..data.registry import TensorData
 from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, active_neurons, er_layer_nnz,
                                    importance_prune_alive, regrow_alive, remove_neurons, should_prune)
 from ..models.classic import MLP
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..train.trainer import (Trainer, _rng_state, _set_rng_state, make_optimizer, make_scheduler,
+                             set_seed)
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "MaskedSquareLinear", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
@@ -117,7 +120,8 @@ def _evaluate(model: nn.Module, loader) -> tuple[float, float]:
 
 
 def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict | None = None,
-                       eval_every: int = 1, progress: bool = False) -> dict[str, Any]:
+                       eval_every: int = 1, progress: bool = False,
+                       checkpoint: str | os.PathLike | None = None) -> dict[str, Any]:
     """Train a truly sparse MLP with SET (and optionally importance pruning) on ``data`` (CPU).
 
     Per epoch ``e`` (0-based): one pass over the shuffled training set (SGD, batch
@@ -133,6 +137,11 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
         data: the data set; its test split is evaluated.
         cfg: config (keys in the module docstring); ``overrides`` replace keys of it.
         seed: seeds the topology/init generator, the evolution generator, dropout and the batch order.
+        checkpoint: path of a checkpoint written (atomically) after every epoch and resumed from
+            if it exists: the run then continues bit-identically to an uninterrupted one. It holds
+            the model (any nnz), optimizer, scheduler, the SET evolution generator, the pruned
+            neurons, the history and every RNG state (python, numpy, torch, the loader's
+            shuffling generator); see :func:`_save_state`.
 
     Returns:
         dict with ``test_acc``, ``test_loss``, ``train_loss``, ``history`` (per epoch:
@@ -155,8 +164,10 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed,
                                              test_batch_size=cfg.get("TEST_BATCH_SIZE", 1000))
     pruned_sets = [set() for _ in sizes[1:-1]]
-    history, train_seconds = [], 0.0
-    for epoch in range(epochs):
+    history, train_seconds, start = [], 0.0, 0
+    if checkpoint is not None and Path(checkpoint).exists():
+        start, history, train_seconds, pruned_sets = _load_state(checkpoint, model, opt, sched, evo_gen, train_loader)
+    for epoch in range(start, epochs):
         te = time.perf_counter()
         model.train()
         loss_sum = correct = seen = 0
@@ -199,6 +210,9 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
             row["test_loss"], row["test_acc"] = _evaluate(model, test_loader)
         row["seconds"] = time.perf_counter() - te
         history.append(row)
+        if checkpoint is not None:
+            _save_state(checkpoint, epoch + 1, model, opt, sched, evo_gen, train_loader, history, train_seconds,
+                        pruned_sets)
         if progress:
             print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
                 f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "epoch"),
@@ -209,6 +223,33 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
             "train_loss": last["train_loss"], "history": history, "nnz_init": nnz_init, "nnz": model.nnz(),
             "active_neurons": active_neurons(model), "neurons_pruned": [len(s) for s in pruned_sets],
             "seconds": time.perf_counter() - t0, "train_seconds": train_seconds, "peak_rss_mb": peak_rss_mb()}
+
+
+def _save_state(path: str | os.PathLike, epoch: int, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                evo_gen: torch.Generator, loader: Any, history: list, train_seconds: float,
+                pruned_sets: Sequence[set]) -> None:
+    """Everything :func:`train_truly_sparse` needs to continue after ``epoch`` (temp file + rename)."""
+    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
+             "scheduler": sched.state_dict(), "evolution_generator": evo_gen.get_state(),
+             "rng": _rng_state(loader), "history": history, "train_seconds": train_seconds,
+             "pruned": [sorted(s) for s in pruned_sets]}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def _load_state(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
+                evo_gen: torch.Generator, loader: Any) -> tuple[int, list, float, list[set]]:
+    """Restore a :func:`_save_state` checkpoint in place; returns ``(epoch, history, train_seconds, pruned_sets)``."""
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    model.load_state_dict(state["model"])  # resizes every layer to its saved nnz
+    opt.load_state_dict(state["optimizer"])
+    sched.load_state_dict(state["scheduler"])
+    evo_gen.set_state(state["evolution_generator"])
+    _set_rng_state(state["rng"], loader)
+    return state["epoch"], list(state["history"]), state["train_seconds"], [set(p) for p in state["pruned"]]
 
 
 def train_masked_set(data: TensorData, cfg: dict, seed: int, progress: bool = False) -> dict[str, Any]:

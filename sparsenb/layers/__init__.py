@@ -3,7 +3,10 @@
 * :mod:`.truly_sparse`: ``TrulySparseLinear`` and its SET evolution, All-ReLU,
   neuron importance pruning and ``TrulySparseMLP`` (Curci, Mocanu, Pechenizkiy
   2021, "Truly Sparse Neural Networks at Scale", arXiv:2102.01732).
+* :mod:`.backend`: ``sparse_linear(..., backend="auto")`` picks masked-dense or truly
+  sparse by the measured crossover density (``CROSSOVER_DENSITY``).
 """
+from .backend import CROSSOVER_DENSITY, choose_backend, sparse_linear
 from .truly_sparse import (
     AllReLU,
     TrulySparseLinear,
@@ -19,4 +22,5 @@ from .truly_sparse import (
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
     "neuron_importance", "should_prune", "er_density", "sample_positions",
+    "sparse_linear", "choose_backend", "CROSSOVER_DENSITY",
 ]

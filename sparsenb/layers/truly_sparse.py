@@ -171,6 +171,15 @@ def _crow(rows_sorted: torch.Tensor, n_rows: int) -> torch.Tensor:
     return crow
 
 
+def _transposed(t: torch.Tensor) -> torch.Tensor:
+    """``t.t()`` of a contiguous 2-D ``t`` as a tensor of its own (not a view) on the same memory.
+
+    Autograd forbids in-place changes of a view returned by a custom Function; a tensor
+    built with ``set_`` on the storage is a base tensor, so ``relu_`` & co. work on it.
+    """
+    return t.new_empty(0).set_(t.untyped_storage(), t.storage_offset(), (t.shape[1], t.shape[0]), (1, t.shape[1]))
+
+
 # ------------------------------------------------------------ autograd Function
 class _SparseLinearFunction(torch.autograd.Function):
     """``y = x W^T`` for ``W`` given by CSR structure + ``values``; no dense ``W`` or ``dW``.
@@ -180,36 +189,51 @@ class _SparseLinearFunction(torch.autograd.Function):
     ``grad_x = grad_y W`` computed as ``(W^T grad_y^T)^T`` with the stored CSR of ``W^T``;
     ``grad_values[k] = sum_n grad_y[n, rows[k]] x[n, cols[k]]``, i.e. ``(grad_y^T x)``
     sampled at the nonzeros (SDDMM).
+
+    Layouts: the CSR products want the dense operand as ``(features, N)`` row-major, so
+    ``y`` and ``grad_x`` are *written* column-major (``(N, n)`` with strides ``(1, N)``,
+    a plain tensor, not a view): the next truly sparse layer (and the backward of the
+    previous one) reads them transposed without a copy. ``x^T`` is saved once and serves
+    the forward product and the SDDMM. Per step and layer no pattern-sized temporary is
+    allocated besides ``grad_values`` itself: ``W^T``'s values are gathered into the
+    cached buffer ``vals_t`` and the SDDMM's zero pattern ``zeros`` is cached too (both
+    rebuilt with the topology).
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, values: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor,
-                crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor,
-                shape: tuple[int, int]) -> torch.Tensor:
+                crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor, vals_t: torch.Tensor,
+                zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         n_out, n_in = shape
-        xv = x.to(values.dtype)
+        x_t = x.to(values.dtype).t().contiguous()  # (n_in, N); no copy if x is column-major
         with _no_autocast(x.device):
-            y = (_csr(crow, cols, values, (n_out, n_in)) @ xv.t().contiguous()).t().contiguous()
-        ctx.save_for_backward(xv, values, crow, cols, crow_t, rows_t, perm_t)
+            y = _transposed(_csr(crow, cols, values, (n_out, n_in)) @ x_t)
+        ctx.save_for_backward(x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros)
+        ctx.vals_t = vals_t  # a work buffer overwritten by every backward: not version-checked
         ctx.shape, ctx.x_dtype = shape, x.dtype
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_y: torch.Tensor):
-        xv, values, crow, cols, crow_t, rows_t, perm_t = ctx.saved_tensors
+        x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros = ctx.saved_tensors
+        vals_t = ctx.vals_t
         n_out, n_in = ctx.shape
-        grad_y = grad_y.to(values.dtype)
+        gy_t = grad_y.to(values.dtype).t().contiguous()  # (n_out, N); no copy if grad_y is column-major
         grad_x = grad_values = None
         with _no_autocast(grad_y.device):
             if ctx.needs_input_grad[0]:
-                w_t = _csr(crow_t, rows_t, values[perm_t], (n_in, n_out))
-                grad_x = (w_t @ grad_y.t().contiguous()).t().to(ctx.x_dtype)
+                if vals_t.shape == values.shape and vals_t.dtype == values.dtype:
+                    torch.index_select(values, 0, perm_t, out=vals_t)
+                else:  # values of another dtype than the layer's buffers (e.g. gradcheck)
+                    vals_t = values[perm_t]
+                grad_x = _transposed(_csr(crow_t, rows_t, vals_t, (n_in, n_out)) @ gy_t).to(ctx.x_dtype)
             if ctx.needs_input_grad[1]:
-                pattern = _csr(crow, cols, torch.zeros_like(values), (n_out, n_in))
-                grad_values = torch.sparse.sampled_addmm(
-                    pattern, grad_y.t().contiguous(), xv.contiguous(), beta=0.0, alpha=1.0).values()
-        return grad_x, grad_values, None, None, None, None, None, None
+                if zeros.shape != values.shape or zeros.dtype != values.dtype:
+                    zeros = torch.zeros_like(values)
+                pattern = _csr(crow, cols, zeros, (n_out, n_in))
+                grad_values = torch.sparse.sampled_addmm(pattern, gy_t, x_t.t(), beta=0.0, alpha=1.0).values()
+        return grad_x, grad_values, None, None, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------- layer
@@ -268,8 +292,10 @@ class TrulySparseLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_features, device=device, dtype=dtype)) if bias else None
         self.register_buffer("rows", lin // in_features)
         self.register_buffer("cols", lin % in_features)
-        for name in ("crow", "crow_t", "rows_t", "perm_t"):  # derived CSR caches, rebuilt on change
+        for name in ("crow", "cols_k", "crow_t", "rows_t", "perm_t"):  # derived CSR caches, rebuilt on change
             self.register_buffer(name, torch.empty(0, dtype=torch.int64, device=device), persistent=False)
+        for name in ("vals_t", "zeros"):  # value-sized work buffers of the backward, rebuilt on change
+            self.register_buffer(name, torch.empty(0, device=device, dtype=self.values.dtype), persistent=False)
         self._rebuild()
         self.reset_parameters(generator)
 
@@ -290,11 +316,19 @@ class TrulySparseLinear(nn.Module):
                 self.bias.zero_()
 
     def _rebuild(self) -> None:
-        """Recompute the CSR row pointers of ``W`` and ``W^T`` (and its value permutation)."""
-        self.crow = _crow(self.rows, self.out_features)
+        """Recompute the topology caches: CSR row pointers of ``W`` and ``W^T``, the permutation
+        from ``W``'s to ``W^T``'s value order, and the backward's value-sized buffers."""
+        # the kernels' index arrays in int32 where they fit: MKL's sparse products take int32
+        # indices, and torch converts int64 ones at every call (two nnz-sized copies per product)
+        fits = max(self.values.numel(), self.in_features, self.out_features) < 2**31 - 1
+        idx = torch.int32 if fits else torch.int64
+        self.crow = _crow(self.rows, self.out_features).to(idx)
+        self.cols_k = self.cols.to(idx)
         self.perm_t = torch.argsort(self.cols * self.out_features + self.rows)
-        self.rows_t = self.rows[self.perm_t]
-        self.crow_t = _crow(self.cols[self.perm_t], self.in_features)
+        self.rows_t = self.rows[self.perm_t].to(idx)
+        self.crow_t = _crow(self.cols[self.perm_t], self.in_features).to(idx)
+        self.vals_t = torch.empty_like(self.values.detach())
+        self.zeros = torch.zeros_like(self.values.detach())
 
     def linear_indices(self) -> torch.Tensor:
         """``rows * in_features + cols``, shape ``(nnz,)``, strictly increasing."""
@@ -336,14 +370,18 @@ class TrulySparseLinear(nn.Module):
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x (..., in_features) -> (..., out_features)``."""
+        """``x (..., in_features) -> (..., out_features)``.
+
+        The result of a 2-D input is column-major (strides ``(1, N)``, see
+        :class:`_SparseLinearFunction`); call ``.contiguous()`` before ``.view`` on it.
+        """
         lead = x.shape[:-1]
-        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.crow, self.cols,
-                                        self.crow_t, self.rows_t, self.perm_t,
+        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.crow, self.cols_k,
+                                        self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
                                         (self.out_features, self.in_features))
         if self.bias is not None:
             y = y + self.bias
-        return y.reshape(*lead, self.out_features)
+        return y if x.dim() == 2 else y.reshape(*lead, self.out_features)
 
     # ------------------------------------------------------------ state dict
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,

@@ -15,8 +15,11 @@ total_steps``, 75% of training by default), for every sparse layer ``l`` with
   moments are reset.
 
 The update runs in ``after_backward``, where the gradients are still dense:
-autograd computes ``dL/dw`` for pruned weights too; the mask zeroes them only
-in the optimizer's pre-step hook.
+autograd computes ``dL/dw`` for pruned weights too (the masks zero them before
+the step only for optimizers that need it, see :mod:`sparsenb.core.masks`). The
+update touches only the ``2k`` changed positions of mask, weight, moments and
+float mask (:meth:`sparsenb.Masking.update_indices`); its full-size work is the
+two scores and their two ``topk`` per layer.
 """
 from __future__ import annotations
 
@@ -54,6 +57,25 @@ def rigl_masks(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, k: 
     return new.view_as(mask)
 
 
+def rigl_drop_grow(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
+                   k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`rigl_masks` as flat indices ``(drop (k,), grow (k,))``, with fewer full-size passes.
+
+    The scores and ``topk`` calls are the same as in :func:`rigl_masks`, so the new mask
+    ``mask - drop + grow`` is identical to ``rigl_masks(weight, grad, mask, k)``: the grow
+    score ``|g|`` is -1 at the weights kept after the drop (a just-dropped weight may come back).
+    """
+    flat_m = mask.reshape(-1)
+    drop_score = weight.detach().abs().reshape(-1).masked_fill_(~flat_m, float("inf"))
+    drop = torch.topk(drop_score, k, largest=False, sorted=False).indices
+    grow_score = grad.detach().abs().reshape(-1)
+    at_drop = grow_score[drop]
+    grow_score.masked_fill_(flat_m, -1.0)
+    grow_score[drop] = at_drop
+    grow = torch.topk(grow_score, k, sorted=False).indices
+    return drop, grow
+
+
 @register("rigl")
 class RigL(Method):
     """RigL (Evci et al. 2020); see the module docstring.
@@ -87,9 +109,15 @@ class RigL(Method):
             return
         frac = cosine_drop_fraction(step, self.alpha, self.end_step)
         for mp in masks:
-            if mp.param.grad is None or bool(mp.mask.all()):
+            if mp.param.grad is None:
                 continue
-            k = round(frac * int(mp.mask.sum()))
-            new = rigl_masks(mp.param, mp.param.grad, mp.mask, k)
-            change = masks.update(mp.name, new, grow=self.grow)
+            nnz = int(mp.mask.sum())
+            if nnz == mp.mask.numel():
+                continue  # a dense layer stays dense
+            k = round(frac * nnz)
+            if k <= 0:
+                change = {"grown": 0, "dropped": 0}
+            else:
+                drop, grow = rigl_drop_grow(mp.param, mp.param.grad, mp.mask, k)
+                change = masks.update_indices(mp.name, drop, grow, grow_value=self.grow)
             self.log(step=step, layer=mp.name, change=change)

@@ -1,4 +1,4 @@
-"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb list``, ``sparsenb gallery``.
+"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb list``, ``sparsenb gallery``, ``sparsenb site``.
 
 ``sparsenb run notebooks/01_set_rigl.ipynb -p EPOCHS 5 --profile smoke --out /tmp/x``
 executes the notebook headlessly with papermill.
@@ -336,18 +336,37 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_gallery(args: argparse.Namespace) -> int:
     from .gallery import record_problems, update_readme
+    from .perf_table import update_perf_table
 
+    readme = Path(args.readme) if args.readme else None
     problems = record_problems()
-    ok = update_readme(Path(args.readme) if args.readme else None, check=args.check)
+    ok_gallery = update_readme(readme, check=args.check)
+    ok_perf = update_perf_table(readme, check=args.check)
     for p in problems:
         print(f"sparsenb gallery: {p}", file=sys.stderr)
-    if args.check and not ok:
-        print("README gallery (or a notebook's run time) is out of date with results/: run `sparsenb gallery`",
-              file=sys.stderr)
+    if args.check and not (ok_gallery and ok_perf):
+        print("README gallery, performance table or a notebook's run time is out of date with results/: "
+              "run `sparsenb gallery`", file=sys.stderr)
         return 1
     if problems:
         return 1
-    print("README gallery " + ("is up to date" if ok else "updated"), file=sys.stderr)
+    print("README gallery and performance table " + ("are up to date" if ok_gallery and ok_perf else "updated"),
+          file=sys.stderr)
+    return 0
+
+
+def cmd_site(args: argparse.Namespace) -> int:
+    from .site import build_site, screenshot_index
+
+    try:
+        pages = build_site(args.out)
+    except ValueError as e:
+        print(f"sparsenb site: {e}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(pages)} pages; open {pages[0]}", file=sys.stderr)
+    if args.screenshot:
+        screenshot_index(args.out, args.screenshot)
+        print(f"screenshot of the index page: {args.screenshot}", file=sys.stderr)
     return 0
 
 
@@ -379,10 +398,15 @@ def main(argv: list[str] | None = None) -> int:
     ver.set_defaults(fn=cmd_verify)
     lst = sub.add_parser("list", help="the notebooks, their claims, profiles and run times")
     lst.set_defaults(fn=cmd_list)
-    gal = sub.add_parser("gallery", help="regenerate the README gallery and run times from results/")
+    gal = sub.add_parser("gallery", help="regenerate the README gallery, run times and performance table from results/")
     gal.add_argument("--check", action="store_true", help="only check; exit 1 if out of date")
     gal.add_argument("--readme", help="path of README.md (default: the project's)")
     gal.set_defaults(fn=cmd_gallery)
+    site = sub.add_parser("site", help="a static HTML site of the record (tables, one page per notebook), offline")
+    site.add_argument("--out", default="site", help="folder of the site (default ./site)")
+    site.add_argument("--screenshot", metavar="PNG",
+                      help="also save the index page's first screen as seen by headless Chromium")
+    site.set_defaults(fn=cmd_site)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -1,0 +1,66 @@
+"""The README performance table and the measured crossover agree with results/benchmarks/*.json;
+``sparse_linear(backend=...)`` builds the layer it says."""
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from sparsenb.layers import CROSSOVER_DENSITY, TrulySparseLinear, choose_backend, sparse_linear
+from sparsenb.layers.backend import crossover_densities
+from sparsenb.nb.perf_table import perf_markdown, update_perf_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_performance_table_matches_benchmark_records():
+    assert update_perf_table(ROOT / "README.md", check=True), "run `sparsenb gallery` after re-running benchmarks/"
+
+
+def test_perf_table_lists_missing_records(tmp_path):
+    md = perf_markdown(tmp_path)
+    assert md.count("not run yet") == 3 and md.splitlines()[0].startswith("| benchmark |")
+
+
+def test_crossover_constant_is_the_committed_measurement():
+    data = json.loads((ROOT / "results" / "benchmarks" / "crossover.json").read_text())
+    measured = {int(w): c for w, c in data["crossover_density_rounded"].items() if c is not None}
+    assert measured == CROSSOVER_DENSITY, "copy the crossover printed by benchmarks/crossover.py into backend.py"
+    assert crossover_densities(data["rows"]) == {int(w): c for w, c in data["crossover_density"].items()}
+
+
+def test_crossover_densities_hand_made():
+    rows = [{"width": 8, "variant": "masked", "density": 0.1, "ms": 2.0},
+            {"width": 8, "variant": "sparse", "density": 0.1, "ms": 1.0},   # ratio 0.5
+            {"width": 8, "variant": "sparse", "density": 0.4, "ms": 4.0},   # ratio 2: crossing at 0.2 (log-log)
+            {"width": 9, "variant": "masked", "density": 0.1, "ms": 1.0},
+            {"width": 9, "variant": "sparse", "density": 0.1, "ms": 3.0}]  # never faster
+    cross = crossover_densities(rows)
+    assert cross[8] == pytest.approx(0.2) and cross[9] is None
+
+
+def test_choose_backend_interpolates_in_log_width():
+    table = {100: 0.1, 10000: 0.3}
+    assert choose_backend(50, 50, 0.09, table) == "truly_sparse"   # below the smallest width: its value
+    assert choose_backend(50, 50, 0.11, table) == "masked"
+    assert choose_backend(1000, 1000, 0.19, table) == "truly_sparse"  # halfway in log width: 0.2
+    assert choose_backend(1000, 1000, 0.21, table) == "masked"
+    assert choose_backend(100, 1_000_000, 0.25, table) == "truly_sparse"  # sqrt(1e8) = 1e4 -> 0.3
+    with pytest.raises(ValueError, match="density"):
+        choose_backend(10, 10, 0.0)
+
+
+@pytest.mark.parametrize("backend", ["masked", "truly_sparse", "auto"])
+def test_sparse_linear_builds_the_chosen_layer_with_exact_nnz(backend):
+    layer = sparse_linear(30, 20, 0.05, backend=backend, generator=torch.Generator().manual_seed(0))
+    chosen = choose_backend(30, 20, 0.05) if backend == "auto" else backend
+    assert layer.sparse_backend == chosen
+    if chosen == "truly_sparse":
+        assert isinstance(layer, TrulySparseLinear) and layer.nnz == 30
+    else:
+        assert isinstance(layer, nn.Linear) and int(layer.weight_mask.sum()) == 30
+        assert int((layer.weight != 0).sum()) == 30
+    assert layer(torch.randn(4, 30)).shape == (4, 20)
+    with pytest.raises(ValueError, match="backend"):
+        sparse_linear(3, 3, 0.5, backend="gpu")
