@@ -43,7 +43,6 @@ import difflib
 import itertools
 import json
 import os
-import re
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -51,6 +50,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .cli import _leaves, _one_line
 from .record import config_hash, project_root, write_json
 
 __all__ = ["GridError", "Cell", "load_grid", "run_sweep", "tidy_table"]
@@ -228,11 +228,6 @@ def _finished(folder: Path, chash: str | None) -> dict | None:
     return rec
 
 
-def _one_line(text: Any, limit: int = 300) -> str:
-    text = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", str(text)).split())
-    return text if len(text) <= limit else text[:limit - 3] + "..."
-
-
 def run_cell(cell: dict, kernel: str = "python3") -> dict:
     """Execute one cell (``Cell`` fields as a dict) with papermill; return status, error, seconds and
     the cell's results.json (None if it failed). Runs in a worker process or a Ray task."""
@@ -251,8 +246,8 @@ def run_cell(cell: dict, kernel: str = "python3") -> dict:
         pm.execute_notebook(cell["path"], str(executed), parameters=params, kernel_name=kernel,
                             cwd=str(Path(cell["path"]).parent.resolve()), progress_bar=False)
     except PapermillExecutionError as e:
-        error = f"{e.ename}: {_one_line(str(e.evalue).strip().splitlines()[0] if str(e.evalue).strip() else '')} " \
-                f"(cell {e.exec_count or e.cell_index}; {executed})"
+        first = next((line for line in str(e.evalue).splitlines() if line.strip()), "")
+        error = f"{e.ename}: {_one_line(first)} (cell {e.exec_count or e.cell_index}; {executed})"
     except Exception as e:  # kernel died or could not start
         error = f"{type(e).__name__}: {_one_line(e)} ({executed})"
     record = None if error else _finished(folder, cell["chash"] if cell["in_catalog"] else None)
@@ -345,16 +340,11 @@ def _column(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
-def _numbers(obj: Any, prefix: str = ""):
-    """``(name, value)`` of every numeric leaf of nested metrics (lists indexed ``name[i]``)."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            yield from _numbers(v, f"{prefix}/{k}" if prefix else str(k))
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from _numbers(v, f"{prefix}[{i}]")
-    elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
-        yield prefix, float(obj)
+def _numbers(metrics: dict):
+    """``(name, value)`` of every numeric leaf of nested metrics (``a/b``, lists ``name[i]``)."""
+    for name, value in _leaves(metrics):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield name, float(value)
 
 
 def tidy_table(cells: list[Cell]):
@@ -392,8 +382,9 @@ def write_outputs(cells: list[Cell], out: Path) -> None:
 
 
 def summary_figure(table, stem: Path, panels: int = 6) -> None:
-    """One panel per metric that varies across cells (the first ``panels``): value per cell, the
-    cells labelled by their swept parameters; saved as ``stem.png`` and ``stem.svg``."""
+    """Up to ``panels`` panels, one per metric (those that vary across cells first, then those of
+    most cells): value per cell, the cells labelled by their swept parameters; saved as
+    ``stem.png`` and ``stem.svg``."""
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -401,15 +392,19 @@ def summary_figure(table, stem: Path, panels: int = 6) -> None:
         plt.switch_backend("Agg")
     fixed = {"cell", "metric", "value"}
     params = [c for c in table.columns if c not in fixed and table[c].nunique(dropna=False) > 1]
-    spread = table.groupby("metric", sort=False)["value"].agg(lambda v: v.nunique())
-    metrics = [m for m in spread.index if spread[m] > 1][:panels] or list(spread.index[:panels])
+    by = table.groupby("metric", sort=False)["value"]
+    varies, cells, nonzero = by.nunique() > 1, by.size(), by.agg(lambda v: (v != 0).any())
+    # metrics that vary across cells first, then those of most cells; all-zero metrics last
+    order = sorted(range(len(cells)), key=lambda i: (not varies.iloc[i], not nonzero.iloc[i], -cells.iloc[i], i))
+    metrics = [cells.index[i] for i in order][:panels]
     cols = min(3, max(1, len(metrics)))
     rows = max(1, -(-len(metrics) // cols))
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
     for ax, metric in zip(axes.flat, metrics):
         part = table[table["metric"] == metric]
         labels = [", ".join(f"{p}={r[p]}" for p in params) or r["cell"] for _, r in part.iterrows()]
-        ax.barh(range(len(part)), part["value"], color="tab:blue")
+        bars = ax.barh(range(len(part)), part["value"], color="tab:blue")
+        ax.bar_label(bars, fmt="%.4g", fontsize=7)
         ax.set_yticks(range(len(part)), labels, fontsize=7)
         ax.set_title(metric, fontsize=9)
         ax.invert_yaxis()

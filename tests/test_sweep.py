@@ -68,6 +68,8 @@ def test_yaml_grid_and_catalog_hash_match_the_record(tmp_path):
     ('[[sweep]]\nnotebook = "01_set_rigl"\nprofile = "smoke"\ngpus = -1\n', "gpus must be a number >= 0"),
     ('[[sweep]\n', "not valid TOML"),
     ('jobs = 2\n', "unknown key 'jobs'"),
+    ('[[sweep]]\nnotebook = "01_set_rigl"\nprofile = "smoke"\n[[sweep]]\nnotebook = "01_set_rigl"\n'
+     'profile = "smoke"\ngrid = { EPOCHS = [2, 2.5] }\n', "sweep #2: EPOCHS must be an int"),
 ])
 def test_bad_grid_is_one_line_exit_2_before_any_cell(tmp_path, capsys, monkeypatch, body, message):
     monkeypatch.setattr(sweep, "run_cell", lambda *a, **k: pytest.fail("no cell may start for a bad grid"))
@@ -76,6 +78,13 @@ def test_bad_grid_is_one_line_exit_2_before_any_cell(tmp_path, capsys, monkeypat
     assert cli.main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+@pytest.mark.parametrize("flags, message", [(["--jobs", "0"], "--jobs must be at least 1"),
+                                           (["--address", "auto"], "--address is for --backend ray")])
+def test_bad_flags_exit_2(tmp_path, capsys, flags, message):
+    assert cli.main(["sweep", _grid(tmp_path, GRID), *flags]) == 2
+    assert message in capsys.readouterr().err
 
 
 def _run(tmp_path, grid, name, *extra):
