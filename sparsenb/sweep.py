@@ -282,7 +282,11 @@ def _ray(todo: list[Cell], address: str | None, done: Callable[[Cell, dict], Non
     started = not ray.is_initialized()
     if started:
         # a local instance's workers inherit this environment; a cluster's nodes need sparsenb installed
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+        except Exception as e:  # no cluster at the address, a node that did not start, ...
+            where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
+            raise GridError(f"could not {where}: {type(e).__name__}: {_one_line(e, 200)}") from None
     try:
         task = ray.remote(run_cell)
         refs = {task.options(num_cpus=c.cpus, num_gpus=c.gpus, max_retries=0).remote(_payload(c)): c for c in todo}

@@ -1,6 +1,7 @@
 """``sparsenb sweep``: grid files checked before any cell, both backends give one identical table,
 failures isolated and listed, finished cells skipped on a re-run."""
 import os
+import sys
 
 import nbformat
 import pandas as pd
@@ -119,3 +120,60 @@ def test_local_pool_and_ray_give_the_same_table_failures_listed_reruns_skip(tmp_
     assert sorted(status["status"]) == ["failed", "skipped", "skipped", "skipped"]
     pd.testing.assert_frame_equal(local, again)
     assert "3 already finished, 1 to run" in capsys.readouterr().err
+
+
+class _Ref:
+    """An object ref: hashable by identity; ``ray.get`` gives its value."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class _FakeRay:
+    """Stands in for the ray module: records the resources each task asks for, runs it at once."""
+
+    def __init__(self):
+        self.options, self.inits = [], []
+
+    def is_initialized(self):
+        return False
+
+    def init(self, **kwargs):
+        self.inits.append(kwargs)
+
+    def shutdown(self):
+        pass
+
+    def remote(self, fn):
+        fake = self
+
+        class Task:
+            def options(self, **opts):
+                fake.options.append(opts)
+                return self
+
+            def remote(self, payload):
+                return _Ref(fn(payload))
+        return Task()
+
+    def wait(self, pending, num_returns):
+        return pending[:num_returns], pending[num_returns:]
+
+    def get(self, ref):
+        return ref.value
+
+
+def test_ray_tasks_ask_for_the_grid_files_gpus_and_cpus(tmp_path, monkeypatch):
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(sweep, "run_cell", lambda payload: {"status": "ran", "error": "", "seconds": 0.0,
+                                                            "record": {"metrics": {"m": 1}, "finished": "now"}})
+    body = 'gpus = 1\n' + GRID.replace('profile = "smoke"', 'profile = "smoke"\ngpus = 0.5\ncpus = 2')
+    cells = sweep.run_sweep(sweep.load_grid(_grid(tmp_path, body)), tmp_path / "out", backend="ray",
+                            address="auto", log=lambda s: None)
+    assert fake.inits == [{"address": "auto", "include_dashboard": False, "log_to_driver": False}]
+    assert fake.options == [{"num_cpus": 2.0, "num_gpus": 0.5, "max_retries": 0}] * 4
+    assert [c.status for c in cells] == ["ran"] * 4
+    assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
+    # the records came back from the tasks: the driver wrote them into its own cell folders
+    assert all((tmp_path / "out" / "cells" / "tiny" / f"smoke-{c.chash}" / "results.json").exists() for c in cells)
