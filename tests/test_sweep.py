@@ -177,3 +177,15 @@ def test_ray_tasks_ask_for_the_grid_files_gpus_and_cpus(tmp_path, monkeypatch):
     assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
     # the records came back from the tasks: the driver wrote them into its own cell folders
     assert all((tmp_path / "out" / "cells" / "tiny" / f"smoke-{c.chash}" / "results.json").exists() for c in cells)
+
+
+def test_readme_grid_file_is_valid(tmp_path):
+    import re
+    from pathlib import Path
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"^```toml\n(.*?)^```", readme, flags=re.S | re.M)
+    assert blocks, "the README's Sweeps section lost its grid file"
+    path = tmp_path / "sweep_set_rigl.toml"
+    path.write_text(blocks[0])
+    cells = sweep.load_grid(path)
+    assert len(cells) == 4 and {c.params["SEEDS"] for c in cells} == {2}
