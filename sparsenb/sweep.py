@@ -240,11 +240,14 @@ def run_cell(cell: dict, kernel: str = "python3") -> dict:
     params = dict(cell["params"], PROFILE=cell["profile"], OUT_DIR=str(folder.resolve()),
                   FIG_DIR=str((folder / "figures").resolve()))
     executed = folder / f"{cell['notebook']}.ipynb"
+    path = Path(cell["path"])
+    if not path.is_file():  # a cluster node whose checkout lives elsewhere: its own notebooks/
+        path = project_root() / "notebooks" / path.name
     t0 = time.perf_counter()
     error = ""
     try:
-        pm.execute_notebook(cell["path"], str(executed), parameters=params, kernel_name=kernel,
-                            cwd=str(Path(cell["path"]).parent.resolve()), progress_bar=False)
+        pm.execute_notebook(str(path), str(executed), parameters=params, kernel_name=kernel,
+                            cwd=str(path.parent.resolve()), progress_bar=False)
     except PapermillExecutionError as e:
         first = next((line for line in str(e.evalue).splitlines() if line.strip()), "")
         error = f"{e.ename}: {_one_line(first)} (cell {e.exec_count or e.cell_index}; {executed})"
