@@ -285,11 +285,7 @@ def _ray(todo: list[Cell], address: str | None, done: Callable[[Cell, dict], Non
     started = not ray.is_initialized()
     if started:
         # a local instance's workers inherit this environment; a cluster's nodes need sparsenb installed
-        try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False)
-        except Exception as e:  # no cluster at the address, a node that did not start, ...
-            where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
-            raise GridError(f"could not {where}: {type(e).__name__}: {_one_line(e, 200)}") from None
+        _start_ray(ray, address)
     try:
         task = ray.remote(run_cell)
         refs = {task.options(num_cpus=c.cpus, num_gpus=c.gpus, max_retries=0).remote(_payload(c)): c for c in todo}
@@ -300,6 +296,22 @@ def _ray(todo: list[Cell], address: str | None, done: Callable[[Cell, dict], Non
     finally:
         if started:
             ray.shutdown()
+
+
+def _start_ray(ray, address: str | None) -> None:
+    """``ray.init`` without dashboard; a local instance gets a second try, since on a loaded machine
+    its raylet sometimes gives up waiting for its agent process (Ray 2.60: "timed out during startup")."""
+    tries = 1 if address else 2
+    for attempt in range(1, tries + 1):
+        try:
+            ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            return
+        except Exception as e:  # no cluster at the address, a node that did not start, ...
+            ray.shutdown()
+            if attempt == tries:
+                where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
+                raise GridError(f"could not {where}: {type(e).__name__}: {_one_line(e, 200)}") from None
+            print(f"sweep: Ray did not start ({_one_line(e, 120)}); trying once more", file=sys.stderr)
 
 
 def _payload(cell: Cell) -> dict:

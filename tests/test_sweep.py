@@ -132,14 +132,16 @@ class _Ref:
 class _FakeRay:
     """Stands in for the ray module: records the resources each task asks for, runs it at once."""
 
-    def __init__(self):
-        self.options, self.inits = [], []
+    def __init__(self, failures=0):
+        self.options, self.inits, self.failures = [], [], failures
 
     def is_initialized(self):
         return False
 
     def init(self, **kwargs):
         self.inits.append(kwargs)
+        if len(self.inits) <= self.failures:
+            raise Exception("The current node timed out during startup.")
 
     def shutdown(self):
         pass
@@ -189,3 +191,17 @@ def test_readme_grid_file_is_valid(tmp_path):
     path.write_text(blocks[0])
     cells = sweep.load_grid(path)
     assert len(cells) == 4 and {c.params["SEEDS"] for c in cells} == {2}
+
+
+def test_local_ray_gets_a_second_try_a_cluster_address_does_not(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(sweep, "run_cell", lambda payload: pytest.fail("no cell without Ray"))
+    cells = sweep.load_grid(_grid(tmp_path, GRID))
+    fake = _FakeRay(failures=1)
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(fake, "remote", lambda fn: _FakeRay().remote(lambda p: {
+        "status": "ran", "error": "", "seconds": 0.0, "record": {"metrics": {}, "finished": "now"}}))
+    sweep.run_sweep(cells, tmp_path / "out", backend="ray", log=lambda s: None)
+    assert len(fake.inits) == 2 and "trying once more" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "ray", _FakeRay(failures=1))
+    with pytest.raises(sweep.GridError, match="could not join the Ray cluster at auto"):
+        sweep.run_sweep(cells, tmp_path / "out2", backend="ray", address="auto", log=lambda s: None)
