@@ -59,7 +59,7 @@ TOP_KEYS = ("sweep", "gpus", "cpus")
 BLOCK_KEYS = ("notebook", "profile", "params", "grid", "gpus", "cpus")
 RESERVED = ("PROFILE", "OUT_DIR", "FIG_DIR")  # set by the sweep itself
 RAY_ENV = {"RAY_USAGE_STATS_ENABLED": "0",  # offline: no usage statistics
-           "RAY_enable_metrics_collection": "0",  # no metrics agent to wait for (a slow one stops the raylet)
+           "RAY_enable_metrics_collection": "0",  # no metrics export (needs ray[default] anyway)
            "RAY_agent_register_timeout_ms": "120000",  # a loaded machine starts Ray's agents slowly
            "RAY_raylet_start_wait_time_s": "120"}
 
