@@ -1,4 +1,5 @@
-"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb list``, ``sparsenb gallery``, ``sparsenb site``.
+"""Command line: ``sparsenb run``, ``sparsenb verify``, ``sparsenb sweep``, ``sparsenb list``, ``sparsenb gallery``,
+``sparsenb site``.
 
 ``sparsenb run notebooks/01_set_rigl.ipynb -p EPOCHS 5 --profile smoke --out /tmp/x``
 executes the notebook headlessly with papermill.
@@ -21,6 +22,8 @@ executes the notebook headlessly with papermill.
 
 ``sparsenb verify NB`` re-runs a committed record into a scratch folder and
 compares every metric (exit 1 if one differs by more than ``--tolerance``).
+
+``sparsenb sweep GRID.toml`` runs a grid of cells locally or on Ray (:mod:`sparsenb.nb.sweep`).
 """
 from __future__ import annotations
 
@@ -370,6 +373,11 @@ def cmd_site(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sweep(args: argparse.Namespace) -> int:
+    from .sweep import cmd_sweep
+    return cmd_sweep(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="sparsenb", description="Reproducible sparse-training notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -396,6 +404,15 @@ def main(argv: list[str] | None = None) -> int:
     ver.add_argument("--out", help="folder of the re-run (default results/_scratch/<notebook>/verify-<profile>-<hash>)")
     ver.add_argument("--resume", action="store_true", help="reuse the re-run's cached units (default: recompute all)")
     ver.set_defaults(fn=cmd_verify)
+    swp = sub.add_parser("sweep", help="run a grid of notebook parameters (local processes or Ray); one tidy table")
+    swp.add_argument("grid", help="grid file (.toml or .yaml; README, Sweeps)")
+    swp.add_argument("--jobs", type=int, default=1, help="cells at once with the local backend (default 1)")
+    swp.add_argument("--backend", choices=("local", "ray"), default="local",
+                     help="local: a process pool (default); ray: one Ray task per cell")
+    swp.add_argument("--address", help="Ray cluster: auto (this node's cluster) or ray://HOST:10001 "
+                                       "(default: start a local Ray instance)")
+    swp.add_argument("--out", help="folder of the cells and tables (default results/_scratch/sweeps/<grid name>)")
+    swp.set_defaults(fn=_sweep)
     lst = sub.add_parser("list", help="the notebooks, their claims, profiles and run times")
     lst.set_defaults(fn=cmd_list)
     gal = sub.add_parser("gallery", help="regenerate the README gallery, run times and performance table from results/")
