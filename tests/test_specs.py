@@ -71,3 +71,17 @@ def test_gallery_rows_have_their_formatter_and_it_formats_the_committed_record(s
     for row in NOTEBOOKS[stem].gallery:
         assert isinstance(row.ours(metrics), str) and row.ours(metrics)
         row.ours({})  # a record without the metric still formats (as nan or —), never raises
+
+
+@pytest.mark.parametrize("module", ["ctre", "dsn", "ugts"])
+def test_an_experiment_imported_first_still_finds_its_catalog(module):
+    """A notebook imports its experiment module before sparsenb.nb; the module's claim rules import
+    sparsenb.nb, whose catalog must not need the half-imported module (NOTEBOOKS is built on first use)."""
+    import subprocess
+    import sys
+
+    code = (f"from sparsenb.experiments import {module} as ex\n"
+            "import sparsenb as snb\n"
+            "assert len(snb.nb.catalog.NOTEBOOKS) >= 13 and ex.OURS\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -24,13 +24,14 @@ record; the ``cpu`` profile's run time is measured by its record
 """
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any
 
 from . import params
 from ..experiments.spec import SPECS, GalleryRow, Notebook, load_spec, settings_class
 
-__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "notebook", "resolve", "Config"]
+__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "notebook", "notebooks", "resolve", "Config"]
 
 
 def notebook(stem: str) -> Notebook:
@@ -48,12 +49,18 @@ def notebook(stem: str) -> Notebook:
                     summary=spec.get("summary", ""))
 
 
-def _collect() -> dict[str, Notebook]:
-    """``{stem: Notebook}`` of every spec file, ordered by notebook number."""
+@functools.lru_cache(maxsize=None)
+def notebooks() -> dict[str, Notebook]:
+    """``{stem: Notebook}`` of every spec file, ordered by notebook number (built once, on first use)."""
     return {p.stem: notebook(p.stem) for p in sorted(SPECS.glob("*.json"))}
 
 
-NOTEBOOKS: dict[str, Notebook] = _collect()
+def __getattr__(name: str) -> Any:
+    """``NOTEBOOKS`` is built on first access: building it imports every experiment module, and an
+    experiment module that imports :mod:`sparsenb.nb` (for its claim rules) must not wait for itself."""
+    if name == "NOTEBOOKS":
+        return notebooks()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Config(dict):
@@ -77,9 +84,9 @@ def resolve(stem: str, profile: str, overrides: dict[str, Any] | None = None) ->
     scalar where a list belongs raises :class:`~sparsenb.nb.params.ParameterError` (a ``ValueError``)
     with a one-line message, before any work starts.
     """
-    if stem not in NOTEBOOKS:
-        raise ValueError(f"unknown notebook {stem!r}; known: {sorted(NOTEBOOKS)}")
-    nb = NOTEBOOKS[stem]
+    if stem not in notebooks():
+        raise ValueError(f"unknown notebook {stem!r}; known: {sorted(notebooks())}")
+    nb = notebooks()[stem]
     if profile not in nb.profiles:
         raise ValueError(f"unknown PROFILE {profile!r} for {stem}; choose one of {sorted(nb.profiles)}")
     cfg = Config(nb.profiles[profile], PROFILE=profile)
