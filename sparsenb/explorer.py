@@ -213,7 +213,7 @@ class Explorer:
         for i, mp in enumerate(self.masks):
             ax.text(i, dens[mp.name], f"{int(mp.mask.sum())}", ha="center", va="bottom", fontsize=7)
         ax.axhline(1 - self.sparsity.value, color="k", ls="--", lw=1, label="global density")
-        ax.set_xticks(x, [n.replace(".weight", "") for n in dens], fontsize=8)
+        ax.set_xticks(x, [f"{n}\n{'x'.join(map(str, self.masks[n].shape))}" for n in dens], fontsize=7)
         ax.set(ylim=(0, 1.08), ylabel="density (kept / all)",
                title=f"{self.distribution.value}: {self.masks.nnz()} of {self.masks.numel()} weights kept")
         ax.title.set_fontsize(9)
@@ -226,20 +226,22 @@ class Explorer:
         import matplotlib.pyplot as plt
         from matplotlib.colors import BoundaryNorm, ListedColormap
         from matplotlib.patches import Patch
+        from matplotlib.ticker import MaxNLocator
 
         name = self.layer.value
-        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.2), gridspec_kw={"width_ratios": [3, 2]})
+        fig, (ax, ax2) = plt.subplots(1, 2, figsize=(7.5, 3.6), gridspec_kw={"width_ratios": [3, 2]})
         ax.imshow(self.mask_codes(name), cmap=ListedColormap(MASK_COLOURS),
                   norm=BoundaryNorm(np.arange(-0.5, 4), 4), aspect="auto", interpolation="nearest")
         ax.set(xlabel="input", ylabel="output",
                title=f"{name}: {self.method.value}, step {self.step}, update {self.updates}")
         ax.title.set_fontsize(9)
-        ax.legend(handles=[Patch(color=c, label=t) for c, t in zip(MASK_COLOURS, MASK_LABELS)],
-                  fontsize=6, loc="upper right", framealpha=0.9)
+        ax.legend(handles=[Patch(facecolor=c, edgecolor="0.5", label=t) for c, t in zip(MASK_COLOURS, MASK_LABELS)],
+                  fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
         ax2.plot(range(len(self.replaced) + 1), [0.0] + [r[name] for r in self.replaced], marker="o")
-        ax2.set(xlabel="update", ylabel="share of initial connections replaced", ylim=(0, 1),
+        ax2.set(xlabel="update", ylabel="initial connections replaced", ylim=(0, 1),
                 title=f"test accuracy {100 * self.test_acc:.1f} %")
         ax2.title.set_fontsize(9)
+        ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax2.grid(alpha=0.3)
         fig.tight_layout()
         self._show(fig, "mask", self.mask_image)

@@ -404,8 +404,10 @@ class Run:
         with matplotlib.rc_context({"svg.hashsalt": name}):
             fig.savefig(folder / f"{name}.svg", format="svg", bbox_inches="tight", metadata={"Date": None})
 
-    def finish(self) -> Path:
-        """Move the figures into ``fig_dir`` and replace ``results.json`` atomically; return its path.
+    def finish(self) -> None:
+        """Move the figures into ``fig_dir`` and replace ``results.json`` (``self.path``) atomically.
+
+        Returns None, like :meth:`figure`, so the notebook cell that calls it shows no ``Out:`` line.
 
         Call it once, after the last ``record``/``claim``; a later ``record`` or ``claim`` (re-running
         the cell in Jupyter) rewrites the finished ``results.json`` in place.
@@ -419,7 +421,6 @@ class Run:
         self.data["finished"] = _now()
         self._write()
         self.partial_path.unlink(missing_ok=True)
-        return self.path
 
     def _write(self) -> None:
         self.data["seconds"] = round(time.perf_counter() - self.t0, 1)

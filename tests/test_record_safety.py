@@ -43,7 +43,7 @@ def test_nothing_is_written_until_finish_and_an_unfinished_run_keeps_the_old_rec
     assert json.loads((tmp_path / "results.json").read_text()) == old
     assert (tmp_path / "figures" / "curve.png").read_bytes() == b"old"
     assert json.loads(run.partial_path.read_text())["metrics"] == {"acc": 0.5}
-    assert run.finish() == tmp_path / "results.json"
+    assert run.finish() is None and run.path == tmp_path / "results.json"
     new = json.loads((tmp_path / "results.json").read_text())
     assert new["metrics"] == {"acc": 0.5} and new["finished"]
     assert (tmp_path / "figures" / "curve.png").read_bytes() == b"new"
