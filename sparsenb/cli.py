@@ -322,8 +322,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .catalog import NOTEBOOKS
+    from .catalog import INTERACTIVE, NOTEBOOKS
     from .gallery import run_time_text
+
+    for stem, summary in sorted(INTERACTIVE.items()):
+        print(f"{stem}: {summary}\n  interactive, no record: jupyter lab notebooks/{stem}.ipynb")
 
     for stem, nb in sorted(NOTEBOOKS.items()):
         print(f"{stem}: {nb.title}\n  paper: {nb.paper}\n  claim: {nb.claim}")

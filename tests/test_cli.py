@@ -15,6 +15,7 @@ def test_list_shows_every_notebook_with_profiles(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "01_set_rigl" in out and "smoke" in out and "cpu" in out and "paper" in out and "min" in out
+    assert "00_explore" in out and "interactive, no record" in out
 
 
 def test_missing_notebook_is_a_clear_error(tmp_path, capsys):
