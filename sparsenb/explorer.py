@@ -120,7 +120,10 @@ class Explorer:
 
     # ----------------------------------------------------------------- state
     def rebuild(self) -> None:
-        """New model, method, masks and optimizer from the widgets' values (seeded: same choices, same start)."""
+        """New model, method, masks and optimizer from the widgets' values (seeded: same choices, same start).
+
+        Seeds torch's global generator with ``seed`` (the weights' init), as :func:`sparsenb.train.set_seed` does.
+        """
         set_seed(self.seed)
         d = self.data
         self.net = build(self.model.value, d.input_shape, d.num_classes, **MODELS[self.model.value])
@@ -142,9 +145,11 @@ class Explorer:
         names = [mp.name for mp in self.masks]
         keep = self.layer.value if self.layer.value in names else names[0]
         self._quiet = True  # changing the options fires the layer callback: draw once, below
-        self.layer.options = names
-        self.layer.value = keep
-        self._quiet = False
+        try:
+            self.layer.options = names
+            self.layer.value = keep
+        finally:
+            self._quiet = False
         self.draw()
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
