@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from . import params
 
-__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "resolve", "Config"]
+__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "INTERACTIVE", "resolve", "Config"]
 
 
 @dataclass
@@ -671,6 +671,14 @@ NOTEBOOKS: dict[str, Notebook] = {
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --
+}
+
+
+# Notebooks for exploring, not reproducing: no profiles, no record, no claims. They are opened in
+# JupyterLab; the smoke tests execute them headlessly with papermill, and `sparsenb run` refuses them.
+INTERACTIVE: dict[str, str] = {
+    "00_explore": "interactive explorer: per-layer densities and a layer's mask under static / SET / RigL, "
+                  "live on digits (ipywidgets; logic in sparsenb.explorer)",
 }
 
 
