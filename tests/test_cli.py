@@ -15,6 +15,7 @@ def test_list_shows_every_notebook_with_profiles(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "01_set_rigl" in out and "smoke" in out and "cpu" in out and "paper" in out and "min" in out
+    assert "00_explore" in out and "interactive, no record" in out
 
 
 def test_missing_notebook_is_a_clear_error(tmp_path, capsys):
@@ -205,3 +206,9 @@ def test_verify_reruns_a_record_and_compares_every_metric(tmp_path, capsys):
 def test_compare_metrics_walks_nested_values():
     rows = cli.compare_metrics({"a": {"b": [1.0, 2.0]}, "s": "x"}, {"a": {"b": [1.0, 2.5]}, "s": "x", "new": 1}, 0.1)
     assert [(k, ok) for k, _, _, _, ok in rows] == [("a/b[0]", True), ("a/b[1]", False), ("s", True), ("new", False)]
+
+
+def test_run_refuses_an_interactive_notebook_and_points_to_jupyterlab(capsys):
+    assert cli.main(["run", str(ROOT / "notebooks" / "00_explore.ipynb")]) == 2
+    err = capsys.readouterr().err
+    assert "interactive notebook with no record" in err and "jupyter lab" in err

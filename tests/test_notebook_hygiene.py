@@ -7,21 +7,25 @@ import nbformat
 import pytest
 
 import sparsenb
-from sparsenb.nb.catalog import NOTEBOOKS
+from sparsenb.nb.catalog import INTERACTIVE, NOTEBOOKS
 from sparsenb.nb.gallery import update_readme
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+ALL_NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# paper reproductions (profiles, a record, claims); the interactive notebooks are checked on their own below
+NOTEBOOK_FILES = [p for p in ALL_NOTEBOOK_FILES if p.stem not in INTERACTIVE]
+INTERACTIVE_FILES = [p for p in ALL_NOTEBOOK_FILES if p.stem in INTERACTIVE]
 PACKAGE_NAMES = set(sparsenb.__all__) | set(sparsenb.nb.__all__)
 
 
 def test_there_are_notebooks_and_each_is_in_the_catalog():
-    assert NOTEBOOK_FILES
+    assert NOTEBOOK_FILES and INTERACTIVE_FILES
     assert {p.stem for p in NOTEBOOK_FILES} == set(NOTEBOOKS)
+    assert {p.stem for p in INTERACTIVE_FILES} == set(INTERACTIVE), "every INTERACTIVE entry has its notebook"
+    assert not set(NOTEBOOKS) & set(INTERACTIVE)
 
 
-@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
-def test_one_parameters_cell_with_profile_and_literals_only(path):
+def _parameter_names(path) -> list[str]:
     nb = nbformat.read(path, as_version=4)
     tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
@@ -34,10 +38,27 @@ def test_one_parameters_cell_with_profile_and_literals_only(path):
         names.append(target.id)
     for line in tagged[0].source.splitlines():
         assert "=" not in line.partition("#")[2], f"papermill cannot parse a '=' in a parameter comment: {line}"
-    assert names[0] == "PROFILE" and {"OUT_DIR", "FIG_DIR"} <= set(names)
+    return names
+
+
+@pytest.mark.parametrize("path", INTERACTIVE_FILES, ids=lambda p: p.stem)
+def test_interactive_notebook_has_literal_parameters_and_writes_no_record(path):
+    """An interactive notebook has no profile and no record: no PROFILE/OUT_DIR/FIG_DIR parameter,
+    no Run, record, claim or figure (its smoke test executes it with papermill, see test_notebooks)."""
+    names = _parameter_names(path)
+    assert not {"PROFILE", "OUT_DIR", "FIG_DIR"} & set(names), "an interactive notebook has no profile or record"
+    code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
+    for call in ("snb.nb.Run(", "record(", "claim(", "run.figure(", "run.finish("):
+        assert call not in code, f"{path.name} calls {call}: interactive notebooks record nothing"
 
 
 @pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+def test_one_parameters_cell_with_profile_and_literals_only(path):
+    names = _parameter_names(path)
+    assert names[0] == "PROFILE" and {"OUT_DIR", "FIG_DIR"} <= set(names)
+
+
+@pytest.mark.parametrize("path", ALL_NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_outputs_stripped_and_no_installs(path):
     nb = nbformat.read(path, as_version=4)
     for c in nb.cells:
@@ -46,11 +67,12 @@ def test_outputs_stripped_and_no_installs(path):
             assert "pip install" not in c.source
 
 
-@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", ALL_NOTEBOOK_FILES, ids=lambda p: p.stem)
 def test_records_and_claims_and_defines_nothing(path):
     nb = nbformat.read(path, as_version=4)
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert "record(" in code and "claim(" in code
+    if path.stem not in INTERACTIVE:  # interactive notebooks record nothing (checked above)
+        assert "record(" in code and "claim(" in code
     tree = ast.parse(code)
     for node in ast.walk(tree):
         assert not isinstance(node, (ast.FunctionDef, ast.ClassDef)), \

@@ -10,11 +10,13 @@ import pytest
 
 from conftest import needs_files, require_data
 from sparsenb.nb import cli
-from sparsenb.nb.catalog import NOTEBOOKS
+from sparsenb.nb.catalog import INTERACTIVE, NOTEBOOKS
 from sparsenb.nb.claims import STATES
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
+# paper reproductions run with `sparsenb run --profile smoke`; interactive notebooks (no profile, no
+# record) are executed with papermill directly, see test_interactive_notebook_executes_headlessly
+NOTEBOOK_FILES = [p for p in sorted((ROOT / "notebooks").glob("*.ipynb")) if p.stem not in INTERACTIVE]
 # One xdist group per notebook: with `--dist loadgroup` the notebooks spread over the workers
 # while each notebook's smoke run and its checks stay on one worker (the fixture runs once).
 NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(p.stem)) for p in NOTEBOOK_FILES]
@@ -59,6 +61,20 @@ def test_smoke_results_json(executed):
     assert (out / f"{nb.stem}.ipynb").exists()
 
 
+def test_figure_cells_show_no_path(executed):
+    """``run.figure`` and ``run.finish`` return None: a cell ending with either shows no ``Out: PosixPath(...)``
+    (whether the figure itself shows depends on the kernel's matplotlib backend: inline in Jupyter)."""
+    import nbformat
+
+    nb, out = executed
+    executed_nb = nbformat.read(out / f"{nb.stem}.ipynb", as_version=4)
+    for cell in executed_nb.cells:
+        for o in cell.get("outputs", []):
+            text = o.get("data", {}).get("text/plain", "") if o.get("output_type") == "execute_result" else ""
+            assert "Path(" not in text, f"{nb.stem}: a cell shows {text!r}:\n{cell.source}"
+    assert any("run.figure(" in c.source for c in executed_nb.cells), "no figure cell was checked"
+
+
 def test_set_rigl_smoke_numbers(executed):
     nb, out = executed
     if nb.stem != "01_set_rigl":
@@ -92,3 +108,25 @@ def test_nbval_over_executed_copy(executed):
     r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
                         str(out / f"{nb.stem}.ipynb")], capture_output=True, text=True, cwd=nb.parent)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("stem", sorted(INTERACTIVE))
+def test_interactive_notebook_executes_headlessly(stem, tmp_path):
+    """papermill runs the explorer with a few topology updates; the widgets are in the executed copy
+    and its last cell shows exact density and trained state (it writes no results.json: it has no record)."""
+    import ast
+
+    import nbformat
+    import papermill
+
+    out = tmp_path / f"{stem}.ipynb"
+    papermill.execute_notebook(str(ROOT / "notebooks" / f"{stem}.ipynb"), str(out), cwd=str(ROOT / "notebooks"),
+                               parameters={"METHOD": "rigl", "UPDATES": 2, "STEPS_PER_UPDATE": 5},
+                               progress_bar=False, kernel_name="python3")
+    cells = [c for c in nbformat.read(out, as_version=4).cells if c.cell_type == "code"]
+    assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for c in cells for o in c.outputs), \
+        "the explorer's widgets were not displayed"
+    state = ast.literal_eval(cells[-1].outputs[-1]["data"]["text/plain"])
+    assert state["updates"] == 2 and 0.0 <= state["test accuracy"] <= 1.0
+    assert state["kept"] == round(0.1 * state["of"])  # SPARSITY 0.9 of the parameters cell, exact
+    assert not list(tmp_path.glob("**/results*.json")) and not (ROOT / "results" / stem).exists()

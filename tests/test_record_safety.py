@@ -43,10 +43,11 @@ def test_nothing_is_written_until_finish_and_an_unfinished_run_keeps_the_old_rec
     assert json.loads((tmp_path / "results.json").read_text()) == old
     assert (tmp_path / "figures" / "curve.png").read_bytes() == b"old"
     assert json.loads(run.partial_path.read_text())["metrics"] == {"acc": 0.5}
-    assert run.finish() == tmp_path / "results.json"
+    assert run.finish() is None and run.path == tmp_path / "results.json"
     new = json.loads((tmp_path / "results.json").read_text())
     assert new["metrics"] == {"acc": 0.5} and new["finished"]
     assert (tmp_path / "figures" / "curve.png").read_bytes() == b"new"
+    assert (tmp_path / "figures" / "curve.svg").read_bytes() == b"new"
     assert not run.partial_path.exists() and not (tmp_path / "figures.partial").exists()
     run.record("late", 1)  # re-running a record cell after finish keeps results.json complete
     assert json.loads((tmp_path / "results.json").read_text())["metrics"] == {"acc": 0.5, "late": 1}
@@ -58,7 +59,7 @@ def test_figures_of_a_run_that_never_finished_are_not_published_by_the_next(tmp_
     run = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path, fig_dir=tmp_path / "figures")
     run.figure(FakeFigure(b"new"), "curve")
     run.finish()
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["curve.png"]
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["curve.png", "curve.svg"]
 
 
 def test_an_unmodified_profile_run_writes_the_canonical_folders(project):
@@ -140,3 +141,22 @@ def test_results_record_provenance(tmp_path):
     assert env["cpu"] and env["cpu_capability"] and env["threads"] == torch.get_num_threads()
     start, end = (datetime.datetime.fromisoformat(res[k]) for k in ("started", "finished"))
     assert start <= end and start.tzinfo is not None
+
+
+def test_a_figure_is_saved_as_png_and_svg_staged_until_finish_and_returns_nothing(tmp_path):
+    import matplotlib.pyplot as plt
+
+    run = snb.nb.Run("nbx", "smoke", {}, out_dir=tmp_path, fig_dir=tmp_path / "figures")
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    assert run.figure(fig, "line") is None, "a figure cell must show no Out: line"
+    staged = sorted(p.name for p in (tmp_path / "figures.partial").iterdir())
+    assert staged == ["line.png", "line.svg"] and not (tmp_path / "figures").exists()
+    run.finish()
+    png, svg = tmp_path / "figures" / "line.png", tmp_path / "figures" / "line.svg"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = svg.read_text()
+    assert "<svg" in text and "<dc:date>" not in text
+    run.figure(fig, "line")  # after finish a figure goes straight to fig_dir: the same SVG, byte for byte
+    assert svg.read_text() == text
+    plt.close(fig)

@@ -376,7 +376,7 @@ def plot_similarity_growth(sim: torch.Tensor, old: torch.Tensor, new: torch.Tens
 
     fig, axes = plt.subplots(1, 3, figsize=(10, 3.2))
     im = axes[0].imshow(sim.cpu(), aspect="auto", cmap="viridis")
-    fig.colorbar(im, ax=axes[0])
+    fig.colorbar(im, ax=axes[0], label="|cosine similarity|")
     axes[0].set_title("|cosine similarity| (out x in)", fontsize=9)
     axes[1].imshow(old.cpu().float(), aspect="auto", cmap="Greys", interpolation="nearest")
     axes[1].set_title(f"mask before ({int(old.sum())} kept)", fontsize=9)

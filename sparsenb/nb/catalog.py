@@ -31,7 +31,7 @@ from typing import Any
 from . import params
 from ..experiments.spec import SPECS, GalleryRow, Notebook, load_spec, settings_class
 
-__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "notebook", "notebooks", "resolve", "Config"]
+__all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "INTERACTIVE", "notebook", "notebooks", "resolve", "Config"]
 
 
 def notebook(stem: str) -> Notebook:
@@ -61,6 +61,14 @@ def __getattr__(name: str) -> Any:
     if name == "NOTEBOOKS":
         return notebooks()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# Notebooks for exploring, not reproducing: no profiles, no record, no claims. They are opened in
+# JupyterLab; the smoke tests execute them headlessly with papermill, and `sparsenb run` refuses them.
+INTERACTIVE: dict[str, str] = {
+    "00_explore": "interactive explorer: per-layer densities and a layer's mask under static / SET / RigL, "
+                  "live on digits (ipywidgets; logic in sparsenb.nb.explorer)",
+}
 
 
 class Config(dict):

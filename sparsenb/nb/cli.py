@@ -87,7 +87,7 @@ def _expected_threads(cfg: dict | None, values: dict, spec: dict) -> int:
 def _plan(args: argparse.Namespace) -> _Plan | str:
     """Check everything that can be checked before a kernel starts; a str is the error line."""
     from . import params as P
-    from .catalog import NOTEBOOKS, resolve
+    from .catalog import INTERACTIVE, NOTEBOOKS, resolve
     from .record import config_hash, destination
     from ..train.trainer import pick_device
 
@@ -101,6 +101,9 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
     if args.profile and values.get("PROFILE", args.profile) != args.profile:
         return f"--profile {args.profile} and -p PROFILE {values['PROFILE']} disagree; give one"
     stem = nb.stem
+    if stem in INTERACTIVE:
+        return (f"{stem} is an interactive notebook with no record to run; open it in JupyterLab: "
+                f"jupyter lab {nb}")
     spec = P.notebook_spec(stem, nb)
     profile = args.profile or values.get("PROFILE") or (spec["PROFILE"].default if "PROFILE" in spec else None) or "cpu"
     values["PROFILE"] = profile
@@ -322,8 +325,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from .catalog import NOTEBOOKS
+    from .catalog import INTERACTIVE, NOTEBOOKS
     from .gallery import run_time_text
+
+    for stem, summary in sorted(INTERACTIVE.items()):
+        print(f"{stem}: {summary}\n  interactive, no record: jupyter lab notebooks/{stem}.ipynb")
 
     for stem, nb in sorted(NOTEBOOKS.items()):
         print(f"{stem}: {nb.title}\n  paper: {nb.paper}\n  claim: {nb.claim}")

@@ -52,15 +52,25 @@ def layer_densities(shapes: Mapping[str, Sequence[int]], density: float,
     return fig
 
 
-def input_connectivity(degree: Mapping[str, Sequence[float]], image_shape: Sequence[int] = (28, 28)) -> plt.Figure:
-    """One image per entry: how many connections each input pixel keeps in the first layer."""
-    fig, axes = plt.subplots(1, len(degree), figsize=(3 * len(degree), 3.2), squeeze=False)
-    for ax, (label, d) in zip(axes[0], degree.items()):
-        im = ax.imshow(np.asarray(d, dtype=float).reshape(image_shape), cmap="viridis")
-        ax.set_title(label, fontsize=9)
+def input_connectivity(degree: Mapping[str, Sequence[float]], image_shape: Sequence[int] = (28, 28),
+                       label: str = "connections kept per input pixel") -> plt.Figure:
+    """One image per entry: how many connections each input pixel keeps in the first layer.
+
+    ``degree``: label -> one count per input (``prod(image_shape)`` values). All panels share one
+    colour scale (0 to the largest count of any panel) and one colour bar labelled ``label``, so
+    the same colour means the same count in every panel.
+    """
+    from matplotlib.colors import Normalize
+
+    images = {k: np.asarray(d, dtype=float).reshape(image_shape) for k, d in degree.items()}
+    norm = Normalize(vmin=0.0, vmax=max(1.0, *(float(im.max()) for im in images.values())))
+    fig, axes = plt.subplots(1, len(images), figsize=(3 * len(images) + 1.0, 3.2), squeeze=False,
+                             layout="constrained")
+    for ax, (title, im) in zip(axes[0], images.items()):
+        shown = ax.imshow(im, cmap="viridis", norm=norm)
+        ax.set_title(title, fontsize=9)
         ax.axis("off")
-        fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
+    fig.colorbar(shown, ax=axes[0].tolist(), shrink=0.85, label=label)
     return fig
 
 

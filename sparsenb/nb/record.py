@@ -388,30 +388,39 @@ class Run:
         w["unit_seconds"] = round(w["unit_seconds"] + seconds, 1)
         self._write()
 
-    def figure(self, fig: Any, name: str) -> Path:
-        """Save a matplotlib figure; it lands at ``<fig_dir>/<name>.png`` (the returned path) when the
-        run finishes (until then it waits in ``figures.partial/`` of the results folder)."""
+    def figure(self, fig: Any, name: str) -> None:
+        """Save a matplotlib figure as ``<name>.png`` (110 dpi) and ``<name>.svg`` beside it.
+
+        Both land in ``fig_dir`` when the run finishes (until then they wait in ``figures.partial/`` of
+        the results folder). Returns None, so that a notebook cell ending in ``run.figure(fig, name)``
+        shows the figure and no ``Out:`` line. The SVG carries no date and fixed element ids, so
+        re-saving the same figure gives the same file.
+        """
+        import matplotlib
+
         folder = self.fig_dir if self.finished else self._staging
         folder.mkdir(parents=True, exist_ok=True)
         fig.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
-        return self.fig_dir / f"{name}.png"
+        with matplotlib.rc_context({"svg.hashsalt": name}):
+            fig.savefig(folder / f"{name}.svg", format="svg", bbox_inches="tight", metadata={"Date": None})
 
-    def finish(self) -> Path:
-        """Move the figures into ``fig_dir`` and replace ``results.json`` atomically; return its path.
+    def finish(self) -> None:
+        """Move the figures into ``fig_dir`` and replace ``results.json`` (``self.path``) atomically.
+
+        Returns None, like :meth:`figure`, so the notebook cell that calls it shows no ``Out:`` line.
 
         Call it once, after the last ``record``/``claim``; a later ``record`` or ``claim`` (re-running
         the cell in Jupyter) rewrites the finished ``results.json`` in place.
         """
         if self._staging.exists():
             self.fig_dir.mkdir(parents=True, exist_ok=True)
-            for png in sorted(self._staging.iterdir()):
-                shutil.move(str(png), str(self.fig_dir / png.name))
+            for path in sorted(self._staging.iterdir()):  # the .png and .svg of every figure
+                shutil.move(str(path), str(self.fig_dir / path.name))
             self._staging.rmdir()
         self.finished = True
         self.data["finished"] = _now()
         self._write()
         self.partial_path.unlink(missing_ok=True)
-        return self.path
 
     def _write(self) -> None:
         self.data["seconds"] = round(time.perf_counter() - self.t0, 1)
