@@ -33,7 +33,7 @@ from .masks import Masking
 from .train import Trainer, make_optimizer, make_scheduler, set_seed
 
 __all__ = ["INITS", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
-           "signal_scales", "method_options", "ctre_run", "summarize_runs",
+           "method_options", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 METHOD_LABELS = {"dense": "dense", "set": "SET", "rigl": "RigL", "ctre_sim": "CTRE_sim", "ctre_seq": "CTRE_seq"}
@@ -95,29 +95,6 @@ def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     kept = sum(min(math.prod(s), epsilon * (s[0] + s[1])) for s in shapes.values())
     total = sum(math.prod(s) for s in shapes.values())
     return 1.0 - kept / total
-
-
-@torch.no_grad()
-def signal_scales(model: torch.nn.Module, X: torch.Tensor) -> dict[str, float]:
-    """Standard deviation of the signal through an MLP (``nn.Sequential``) on the inputs ``X`` (N, D).
-
-    Returns ``{"input": std(X), "hidden 1": std of the first ReLU output, ..., "logits": std of the
-    output}`` (each over all N x width entries), with the model's current weights and masks. At
-    extreme sparsity these shrink layer by layer, which is why an untrained net sits at chance.
-    """
-    if not isinstance(model, torch.nn.Sequential):
-        raise ValueError(f"signal_scales needs an nn.Sequential MLP (sparsenb.models.MLP), got {type(model).__name__}")
-    was = model.training
-    model.eval()
-    h, out, k = X, {"input": float(X.float().std())}, 0
-    for layer in model:
-        h = layer(h)
-        if isinstance(layer, torch.nn.ReLU):
-            k += 1
-            out[f"hidden {k}"] = float(h.std())
-    out["logits"] = float(h.std())
-    model.train(was)
-    return out
 
 
 def split_validation(data: TensorData, fraction: float = 0.1, seed: int = 42

@@ -20,13 +20,13 @@ Mask semantics (the contract every method and test relies on)
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Sequence
 
 import torch
 from torch import nn
 
+from . import init as sparse_init
 from . import seeding
 from .distributions import layer_nnz
 
@@ -129,6 +129,7 @@ class Masking:
     def __init__(self, model: nn.Module, names: Sequence[str] | None = None):
         self.model = model
         self.optimizer: torch.optim.Optimizer | None = None
+        self.init = "dense"  # rule for grow="init" values (sparsenb.init; set by sparsify/methods)
         self._hooks: list = []
         modules = dict(model.named_modules())
         self.params: dict[str, MaskedParam] = {}
@@ -203,7 +204,9 @@ class Masking:
             new_mask: bool tensor of the parameter's shape (True = kept).
             grow: value of newly grown weights: ``"zero"`` (RigL) or ``"init"``
                 (a fresh draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
-                default ``nn.Linear``/``nn.Conv`` range; SET). Ignored when
+                default ``nn.Linear``/``nn.Conv`` range; SET; with a sparse
+                ``self.init`` the fan-in is each neuron's kept fan-in in
+                ``new_mask``, see :func:`sparsenb.init.grow_bound`). Ignored when
                 ``values`` is given.
             values: optional tensor of the parameter's shape: grown weights
                 take their value from it.
@@ -222,7 +225,9 @@ class Masking:
         if values is not None:
             p[grown] = values.to(p.device, p.dtype)[grown]
         elif grow == "init":
-            bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            bound = sparse_init.grow_bound(p, new_mask, self.init, "torch")
+            if torch.is_tensor(bound):
+                bound = bound[grown].cpu().to(p.dtype)
             fresh = torch.rand(int(grown.sum()), generator=generator, dtype=p.dtype) * (2 * bound) - bound
             p[grown] = fresh.to(p.device)
         elif grow == "zero":
@@ -309,6 +314,7 @@ def sparsify(
     names: Sequence[str] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     seed: int | None = None,
+    init: str = "dense",
 ) -> Masking:
     """Attach random masks to ``model`` at a global ``sparsity`` and return them.
 
@@ -321,17 +327,23 @@ def sparsify(
         names: explicit list of prunable parameter names.
         optimizer: if given, the masks are attached to it (:meth:`Masking.attach`).
         seed: seed of the random mask (``None`` = torch's global generator).
+        init: weight initialisation of the kept weights (:mod:`sparsenb.init`): ``"dense"``
+            (default: the model's own init, unchanged), ``"sparse"`` (rescaled to each neuron's
+            kept fan-in), ``"sparse_he"`` or ``"sparse_glorot"``; regrowth follows it too.
 
     The pruned weights are zeroed in place; the mask for layer ``l`` keeps
     exactly ``layer_nnz(...)[l]`` weights chosen uniformly at random.
     """
     if not 0.0 <= sparsity < 1.0:
         raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    sparse_init.check_init(init)
     masks = Masking(model, names)
     dense_names = resolve_dense(masks, dense)
     nnz = layer_nnz(masks.shapes(), 1.0 - sparsity, distribution, dense_names)
     gen = seeding.generator(seed, "sparsify") if seed is not None else None
     masks.set_random(nnz, generator=gen)
+    init_gen = seeding.generator(seed, "init") if seed is not None else None
+    sparse_init.apply_init(masks, init, generator=init_gen)
     if optimizer is not None:
         masks.attach(optimizer)
     return masks

@@ -131,7 +131,7 @@ def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence
     shrinks, so regrowth can only land on remaining neurons). New values ``U(-init_bound, init_bound)``,
     optimizer state 0. Returns the number of connections grown.
     """
-    from .layers.truly_sparse import _uniform, sample_positions
+    from .layers.truly_sparse import sample_positions
 
     grown = 0
     hidden = len(model.layers) - 1
@@ -158,7 +158,10 @@ def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence
         order = torch.argsort(all_lin)
         n_old = layer.nnz
         _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
-        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
+        n_in = layer.in_features
+        fresh = layer.fresh_values(new_lin // n_in, new_lin % n_in, all_lin // n_in, all_lin % n_in, generator,
+                                   layer.values.detach())
+        vals = torch.cat([layer.values.detach(), fresh])
         layer.set_structure(all_lin[order], vals[order])
         grown += k
     return grown

@@ -1,12 +1,14 @@
 """The method hook contract and the registry."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..distributions import layer_nnz
+from .. import init as sparse_init
 from .. import seeding
 from ..masks import Masking, resolve_dense
 
@@ -37,6 +39,27 @@ def get(name: str, **kwargs: Any) -> "Method":
     return METHODS[name](**kwargs)
 
 
+def _then_init_weights(init_masks: Callable) -> Callable:
+    """Wrap a method's ``init_masks`` so that, on the outermost call only (a subclass calling
+    ``super().init_masks`` is not initialised twice), the returned masks get ``self.init``
+    (:func:`sparsenb.init.apply_init`, fresh draws from the method's ``"init"`` stream)."""
+
+    @functools.wraps(init_masks)
+    def wrapper(self: "Method", model: nn.Module, data: Any = None) -> Masking | None:
+        depth = getattr(self, "_init_masks_depth", 0)
+        self._init_masks_depth = depth + 1
+        try:
+            masks = init_masks(self, model, data)
+        finally:
+            self._init_masks_depth = depth
+        if depth == 0 and masks is not None:
+            sparse_init.apply_init(masks, getattr(self, "init", "dense"),
+                                   generator=seeding.generator(self.seed, "init"))
+        return masks
+
+    return wrapper
+
+
 class Method:
     """Base class: a fixed random sparse mask (the ``static`` method).
 
@@ -58,14 +81,25 @@ class Method:
         distribution: per-layer density: "uniform", "er" or "erk".
         dense: parameter names kept dense, or "first_last"/"first"/"last".
         seed: seed of the method's own random generator.
+        init: weight initialisation of the masked weights once the masks exist
+            (:mod:`sparsenb.init`): ``"dense"`` (default: the model's own, dense-scale init,
+            untouched), ``"sparse"`` (each neuron rescaled to its kept fan-in),
+            ``"sparse_he"`` or ``"sparse_glorot"``. Applied after every subclass's
+            ``init_masks`` (automatically, once), and regrown weights follow the same rule.
     """
 
     name = "base"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "init_masks" in cls.__dict__:
+            cls.init_masks = _then_init_weights(cls.__dict__["init_masks"])
+
     def __init__(self, sparsity: float = 0.9, distribution: str = "erk",
-                 dense: Sequence[str] | str = (), seed: int = 0):
+                 dense: Sequence[str] | str = (), seed: int = 0, init: str = "dense"):
         if not 0.0 <= sparsity < 1.0:
             raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+        self.init = sparse_init.check_init(init)
         self.sparsity = sparsity
         self.distribution = distribution
         self.dense = dense
@@ -113,3 +147,6 @@ class Method:
 
     def log(self, step: int, layer: str, change: dict[str, int]) -> None:
         self.events.append({"step": step, "layer": layer, **change})
+
+
+Method.init_masks = _then_init_weights(Method.init_masks)
