@@ -56,8 +56,10 @@ def _edst_vs_dense(m: dict, p: str) -> str:
         m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds"))
 
 
+# INIT: the dense-scale init of the papers' code (Keras/TensorFlow glorot_uniform, zero bias);
+# SPARSE_INITS: weight-init arms of every sparse method (sparsenb.init): "dense" = the papers' init as is
 _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", MOMENTUM=0.9,
-                        WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75)
+                        WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75, INIT="glorot")
 
 NOTEBOOKS: dict[str, Notebook] = {
     "01_set_rigl": Notebook(
@@ -68,11 +70,11 @@ NOTEBOOKS: dict[str, Notebook] = {
         claim="Dynamic sparse training (SET, RigL) beats a static random mask and stays close to dense",
         profiles={
             "smoke": dict(_SET_RIGL_COMMON, DATASET="digits", SPARSITIES=[0.9], SEEDS=1, EPOCHS=6,
-                          BATCH_SIZE=64, LR=0.1, SCHEDULE="cosine", DELTA_T=5),
+                          BATCH_SIZE=64, LR=0.1, SCHEDULE="cosine", DELTA_T=5, SPARSE_INITS=["dense", "sparse"]),
             "cpu": dict(_SET_RIGL_COMMON, DATASET="mnist5k", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
-                        EPOCHS=30, BATCH_SIZE=100, LR=0.05, SCHEDULE="cosine"),
+                        EPOCHS=30, BATCH_SIZE=100, LR=0.05, SCHEDULE="cosine", SPARSE_INITS=["dense", "sparse"]),
             "paper": dict(_SET_RIGL_COMMON, DATASET="mnist", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
-                          EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step"),
+                          EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step", SPARSE_INITS=["dense"]),
         },
         minutes={"smoke": 0.3, "cpu": 8, "paper": 60},
         gallery=[
@@ -548,19 +550,19 @@ NOTEBOOKS: dict[str, Notebook] = {
                           HIDDEN=[32, 32, 32], EPSILON=1, ZETA=0.2, EPOCHS=4, SEEDS=1, BATCH_SIZE=100, LR=0.05,
                           MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant", VAL_FRACTION=0.1, PATIENCE=2,
                           GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0, SCALING="paper",
-                          INIT="glorot", THREADS=1),
+                          INIT="glorot", SPARSE_INITS=["dense", "sparse"], THREADS=1),
             "cpu": dict(DATASETS=["madelon", "Yale"],
                         METHODS=["dense", "set", "rigl", "ctre_sim", "ctre_seq"],
                         HIDDEN=[1000, 1000, 1000], EPSILON=1, ZETA=0.2, EPOCHS={"madelon": 40, "Yale": 150},
                         SEEDS=3, BATCH_SIZE=100, LR=0.01, MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant",
                         VAL_FRACTION=0.1, PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=2000,
-                        RIGL_T_END=1.0, SCALING="paper", INIT="glorot", THREADS=1),
+                        RIGL_T_END=1.0, SCALING="paper", INIT="glorot", SPARSE_INITS=["dense", "sparse"], THREADS=1),
             "paper": dict(DATASETS=["madelon", "PCMAC", "BASEHOCK", "Yale", "mnist"],
                           METHODS=["dense", "set", "rigl", "ctre_sim", "ctre_seq"],
                           HIDDEN=[1000, 1000, 1000], EPSILON=1, ZETA=0.2, EPOCHS=500, SEEDS=5, BATCH_SIZE=100,
                           LR=0.01, MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant", VAL_FRACTION=0.1,
                           PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0,
-                          SCALING="paper", INIT="glorot", THREADS=0),
+                          SCALING="paper", INIT="glorot", SPARSE_INITS=["dense"], THREADS=0),
         },
         minutes={"smoke": 0.3, "cpu": 11, "paper": 1500},
         gallery=[

@@ -51,11 +51,46 @@ from torch.nn import functional as F
 if TYPE_CHECKING:
     from .masks import Masking
 
-__all__ = ["INITS", "FAMILIES", "check_init", "kept_fans", "sparse_init_", "apply_init", "grow_bound",
+__all__ = ["INITS", "FAMILIES", "DENSE_INITS", "dense_init_", "arm_label", "check_init", "kept_fans", "sparse_init_", "apply_init", "grow_bound",
            "signal_report"]
 
 INITS = ("dense", "sparse", "sparse_he", "sparse_glorot")
+_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 FAMILIES = ("torch", "he", "glorot")
+
+
+DENSE_INITS = ("torch", "glorot", "he_uniform")
+
+
+@torch.no_grad()
+def dense_init_(model: nn.Module, init: str = "torch") -> nn.Module:
+    """The dense-scale init of a paper's code, in place, on every ``nn.Linear``/``nn.Conv`` layer.
+
+    ``"torch"``: leave PyTorch's default (``U(+-1/sqrt(fan_in))`` weights and biases);
+    ``"glorot"``: weights ``U(+-sqrt(6 / (fan_in + fan_out)))``, zero bias (TensorFlow/Keras'
+    default ``glorot_uniform``: the SET Keras code, RigL's and CTRE's TensorFlow code);
+    ``"he_uniform"``: weights ``U(+-sqrt(6 / fan_in))``, zero bias (the truly sparse SET code).
+    Call it before the masks are made (they then zero the pruned entries). Returns ``model``.
+    """
+    if init not in DENSE_INITS:
+        raise ValueError(f"unknown INIT {init!r}; choose one of {DENSE_INITS}")
+    if init == "torch":
+        return model
+    for m in model.modules():
+        if isinstance(m, _LAYERS):
+            if init == "glorot":
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                nn.init.kaiming_uniform_(m.weight, a=0.0, nonlinearity="relu")  # bound sqrt(6 / fan_in)
+            if m.bias is not None:
+                m.bias.zero_()
+    return model
+
+
+def arm_label(method: str, init: str) -> str:
+    """Name of a run of ``method`` with weight init ``init`` in results: ``method`` itself for the
+    papers' ``"dense"`` init (so existing keys are unchanged), else ``"<method>+<init>_init"``."""
+    return method if check_init(init) == "dense" else f"{method}+{init}_init"
 
 
 def check_init(init: str) -> str:
@@ -163,7 +198,6 @@ def apply_init(masks: "Masking", init: str, generator: torch.Generator | None = 
 
 
 # ----------------------------------------------------------------------------- signal propagation
-_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def signal_report(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list[dict[str, Any]]:
