@@ -200,10 +200,16 @@ def apply_init(masks: "Masking", init: str, generator: torch.Generator | None = 
 # ----------------------------------------------------------------------------- signal propagation
 
 
+def _truly_sparse(module: nn.Module) -> bool:
+    """A :class:`sparsenb.layers.TrulySparseLinear` (values at (rows, cols), no dense weight)."""
+    return all(hasattr(module, a) for a in ("values", "rows", "cols", "in_features", "out_features"))
+
+
 def signal_report(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None) -> list[dict[str, Any]]:
     """Per-layer activation and gradient scale of ``model`` on the batch ``x`` (e.g. at initialisation).
 
-    Every ``nn.Linear``/``nn.Conv`` layer, in the order the forward pass reaches it, gets one row:
+    Every ``nn.Linear``/``nn.Conv`` layer and every :class:`~sparsenb.layers.TrulySparseLinear`, in the
+    order the forward pass reaches it, gets one row:
 
     * ``layer``: module name; ``density``: kept fraction of its weight (1.0 without a mask);
     * ``input_std``: std of the layer's input over all entries of the batch;
@@ -230,11 +236,13 @@ def signal_report(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = No
             return  # a layer used twice is reported at its first use
         mask = getattr(module, "weight_mask", None)
         density = float(mask.float().mean()) if mask is not None else 1.0
+        if _truly_sparse(module):
+            density = module.values.numel() / (module.in_features * module.out_features)
         rows[name] = {"layer": name, "density": density, "input_std": float(inputs[0].detach().float().std()),
                       "activation_std": float(output.detach().float().std())}
         order.append(name)
 
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _LAYERS)]
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, _LAYERS) or _truly_sparse(m)]
     was = model.training
     saved = {n: (p.grad.clone() if p.grad is not None else None) for n, p in model.named_parameters()}
     model.eval()
@@ -246,9 +254,11 @@ def signal_report(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = No
                 F.cross_entropy(out, y).backward()
                 for name in order:
                     module = dict(model.named_modules())[name]
-                    g = module.weight.grad
-                    mask = getattr(module, "weight_mask", None)
-                    kept = g[mask] if mask is not None else g.reshape(-1)
+                    if _truly_sparse(module):  # only the stored connections exist
+                        kept = module.values.grad.reshape(-1)
+                    else:
+                        g, mask = module.weight.grad, getattr(module, "weight_mask", None)
+                        kept = g[mask] if mask is not None else g.reshape(-1)
                     rows[name]["grad_std"] = float(kept.float().std()) if kept.numel() > 1 else 0.0
     finally:
         for h in handles:
