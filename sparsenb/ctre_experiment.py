@@ -43,13 +43,16 @@ init_weights_ = dense_init_  # kept under the name the notebook used
 
 
 def load_dataset(name: str, scaling: str = "paper") -> TensorData:
-    """A dataset of the notebook: scikit-feature sets with ``scaling`` (see
+    """A dataset of the notebook: scikit-feature sets (the four by name, any other as
+    ``scikit-feature:<NAME>``, a file of your own as ``file:/path/x.mat``) with ``scaling`` (see
     :func:`sparsenb.data_tabular.load_scikit_feature`), any other registered name as registered
     (``mnist5k``/``mnist`` come normalised with the MNIST mean and std, whatever ``scaling`` says)."""
     if scaling not in SCALINGS:
         raise ValueError(f"unknown SCALING {scaling!r}; choose one of {SCALINGS}")
-    if name in SCIKIT_FEATURE:
-        return load_scikit_feature(name, scaling=scaling)
+    if name in SCIKIT_FEATURE or name.startswith("scikit-feature:"):
+        return load_scikit_feature(name.removeprefix("scikit-feature:"), scaling=scaling)
+    if name.startswith("file:") and name.lower().endswith(".mat"):
+        return data_registry.load_file(name.removeprefix("file:"), scaling=scaling)
     return data_registry.load(name)
 
 
