@@ -85,6 +85,10 @@ NOTEBOOKS: dict[str, Notebook] = {
             GalleryRow("SET / RigL at 90% vs dense", "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity",
                        lambda m: f"{_acc(m, 'set/0.9')} / {_acc(m, 'rigl/0.9')} vs {_acc(m, 'dense/0.0')}",
                        "98.39 % vs 98.69 % (SET vs dense)"),
+            GalleryRow("SET / RigL at 90% vs dense, sparsity-aware init",
+                       "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity (sparsity-aware init 'sparse')",
+                       lambda m: f"{_acc(m, 'set+sparse_init/0.9')} / {_acc(m, 'rigl+sparse_init/0.9')} vs {_acc(m, 'dense/0.0')}",
+                       "98.39 % vs 98.69 % (SET vs dense; dense-scale init)"),
         ],
     ),
     "02_pruning_at_init": Notebook(
@@ -295,6 +299,17 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden "
                                   f"neurons removed, {_acc(m, 'pruned')} vs {_acc(m, 'allrelu')}"),
                        "large neuron reductions with similar accuracy"),
+            GalleryRow("All-ReLU vs ReLU, sparsity-aware init (He by kept fan-in)",
+                       "All-ReLU improves accuracy over ReLU (sparsity-aware init 'sparse_he')",
+                       lambda m: f"All-ReLU {_acc(m, 'allrelu+sparse_he_init')} vs ReLU {_acc(m, 'relu+sparse_he_init')}",
+                       "All-ReLU better on most data sets (dense-scale He init)"),
+            GalleryRow("Importance pruning, sparsity-aware init (He by kept fan-in)",
+                       "Importance pruning removes a large fraction of neurons with little accuracy loss "
+                       "(sparsity-aware init 'sparse_he')",
+                       lambda m: (f"{100 * m.get('pruning+sparse_he_init/neurons_removed_frac_mean', float('nan')):.0f} % "
+                                  f"of hidden neurons removed, {_acc(m, 'pruned+sparse_he_init')} vs "
+                                  f"{_acc(m, 'allrelu+sparse_he_init')}"),
+                       "large neuron reductions with similar accuracy (dense-scale He init)"),
         ],
     ),
     "09_sup_tickets": Notebook(
@@ -574,6 +589,13 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{m.get('claim/datasets', '—')} datasets (mean margin "
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
                        "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)"),
+            GalleryRow("CTRE vs SET / RigL, sparsity-aware init (Glorot rescaled to the kept fan-in)",
+                       "CTRE beats SET and RigL at extreme sparsity (sparsity-aware init 'sparse')",
+                       lambda m: (f"better CTRE variant beats the better of SET/RigL on "
+                                  f"{m.get('claim/sparse+sparse_init/wins', '—')} of "
+                                  f"{m.get('claim/sparse+sparse_init/datasets', '—')} datasets (mean margin "
+                                  f"{100 * m.get('claim/sparse+sparse_init/mean_margin', float('nan')):+.2f} points)"),
+                       "CTRE best on most data sets at eps = 1 (dense-scale Glorot init)"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --

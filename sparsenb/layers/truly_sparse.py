@@ -229,7 +229,9 @@ class TrulySparseLinear(nn.Module):
 
     Initialisation: ``values ~ U(-bound, bound)`` with ``bound = 1/sqrt(n_in)``
     (``init="linear"``, ``nn.Linear``'s default range; bias the same) or
-    ``bound = sqrt(6/n_in)`` (``init="he_uniform"``, the authors' code; bias 0).
+    ``bound = sqrt(6/n_in)`` (``init="he_uniform"``, the authors' code,
+    ``SelimaC/large-scale-sparse-neural-networks`` ``set_mlp_sequential.py``: weights and SET's new
+    connections ``U(+-sqrt(6/n_in))`` at the dense fan-in, bias 0).
     ``fan_in`` is the *dense* ``n_in``, not the actual sparse fan-in
     ``density * n_in``: a masked dense ``nn.Linear`` in sparsenb
     (:meth:`sparsenb.Masking.update` with ``grow="init"``) and the authors' SET

@@ -35,7 +35,14 @@ Two variants (paper, 'Proposed method'; official code ``ctre_sim`` / ``ctre_seq`
 New connections get a fresh value, ``grow="he_uniform"`` (the official
 code's ``random_uniform``: ``U(-sqrt(6/n_in), sqrt(6/n_in))``), ``"init"``
 (``U(+-1/sqrt(n_in))``, as our SET) or ``"zero"``; their optimizer moments
-are reset by :meth:`sparsenb.Masking.update`. Pruned weights stay exactly zero
+are reset by :meth:`sparsenb.Masking.update`. With a sparsity-aware ``init``
+(:mod:`sparsenb.init`) the ``n_in`` of these ranges is each neuron's kept fan-in.
+
+Initialisation in the official code (``zahraatashgahi/CTRE``, ``code/model_utils.py``): the
+``masked_fully_connected`` layers of ``tensorflow.contrib.model_pruning`` with their default
+``xavier_initializer`` (Glorot-uniform at the *dense* fan-in and fan-out) and zero biases, the
+ER mask on top; new connections ``random_uniform`` as above, at the dense fan-in. The notebook's
+``INIT="glorot"`` (:func:`sparsenb.init.dense_init_`) with ``init="dense"`` is exactly that. Pruned weights stay exactly zero
 after every optimizer step (the mask's optimizer hooks).
 
 Where the activations come from
