@@ -224,8 +224,9 @@ def summarize_runs(results: list[dict], key: str = "test_at_best_val") -> list[d
 
 
 def arm_rows(rows: list[dict], init: str) -> list[dict]:
-    """The rows of :func:`summarize_runs` of one init arm, renamed to the plain method names (dense kept),
-    so that :func:`claim_beats_baselines` judges that arm by the same rule."""
+    """The rows of :func:`summarize_runs` (or the runs of :func:`ctre_run`) of one init arm, renamed to the
+    plain method names (dense kept), so that :func:`claim_beats_baselines` / :func:`ctre_claim` judge
+    that arm by the same rule."""
     names = {arm_label(m, init): m for m in METHOD_LABELS if m != "dense"}
     return [dict(r, method=names[r["method"]]) if r["method"] in names else r
             for r in rows if r["method"] in names or r["method"] == "dense"]
