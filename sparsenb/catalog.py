@@ -8,24 +8,39 @@ literals only. A notebook resolves its settings with::
 
 Profiles: ``smoke`` (seconds, CI), ``cpu`` (minutes, offline, the committed
 record) and ``paper`` (the paper's setting; full data, meant for a GPU).
-An override that is not ``None`` replaces the profile's value.
+An override that is not ``None`` replaces the profile's value, after the
+check of :mod:`sparsenb.params` (name, type, list shape), so a bad value stops
+the settings cell with one line instead of failing cells later.
+
+``Notebook.minutes`` holds estimates for the profiles without a committed
+record; the ``cpu`` profile's run time is measured by its record
+(:func:`sparsenb.gallery.run_time_text`), the one source for README,
+``sparsenb list`` and the notebook's title cell.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import params
+
 __all__ = ["Notebook", "GalleryRow", "NOTEBOOKS", "resolve", "Config"]
 
 
 @dataclass
 class GalleryRow:
-    """One README gallery row; ``ours(metrics)`` formats our number from results.json."""
+    """One README gallery row; ``ours(metrics)`` formats our number from results.json.
+
+    The row finds its claim in results.json by ``claim_id``, a stable name that stays the same
+    when the claim's text names another dataset or setting (the notebook passes it as
+    ``claim(..., id=claim_id)``); records written before claims had ids are matched by text.
+    """
 
     method: str
-    claim: str  # must equal the text passed to ``claim(...)`` in the notebook
+    claim: str  # the claim's text in the cpu profile (shown in the gallery)
     ours: Callable[[dict], str]
     paper_value: str
+    claim_id: str = ""  # the ``id=`` the notebook passes to ``claim(...)``; records without ids match ``claim``
 
 
 @dataclass
@@ -35,8 +50,9 @@ class Notebook:
     paper: str
     claim: str
     profiles: dict[str, dict[str, Any]]
-    minutes: dict[str, float]
+    minutes: dict[str, float]  # estimates for the profiles without a committed record (cpu: measured, see gallery)
     gallery: list[GalleryRow] = field(default_factory=list)
+    summary: str = ""  # what it reproduces, one line for the README's table of notebooks
 
 
 def _acc(m: dict, key: str) -> str:
@@ -64,6 +80,7 @@ _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", M
 NOTEBOOKS: dict[str, Notebook] = {
     "01_set_rigl": Notebook(
         stem="01_set_rigl",
+        summary="SET and RigL vs static sparse and dense",
         title="SET and RigL on LeNet-300-100",
         paper=("Mocanu et al. 2018, Nat. Commun. 9:2383 (SET); "
                "Evci et al. 2020, ICML, 'Rigging the Lottery' (RigL)"),
@@ -76,23 +93,28 @@ NOTEBOOKS: dict[str, Notebook] = {
             "paper": dict(_SET_RIGL_COMMON, DATASET="mnist", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
                           EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step", SPARSE_INITS=["dense"]),
         },
-        minutes={"smoke": 0.3, "cpu": 8, "paper": 60},
+        minutes={"smoke": 0.3, "paper": 60},
         gallery=[
             GalleryRow("SET (LeNet-300-100, 98% sparse)", "SET beats static sparse at every sparsity",
-                       lambda m: _acc(m, "set/0.98"), "97.74 % (full MNIST)"),
+                       lambda m: _acc(m, "set/0.98"), "97.74 % (full MNIST)",
+                       claim_id="set_beats_static"),
             GalleryRow("RigL (LeNet-300-100, 98% sparse)", "RigL >= SET at 98% sparsity",
-                       lambda m: _acc(m, "rigl/0.98"), "not reported for this net"),
+                       lambda m: _acc(m, "rigl/0.98"), "not reported for this net",
+                       claim_id="rigl_ge_set_at_max_sparsity"),
             GalleryRow("SET / RigL at 90% vs dense", "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity",
                        lambda m: f"{_acc(m, 'set/0.9')} / {_acc(m, 'rigl/0.9')} vs {_acc(m, 'dense/0.0')}",
-                       "98.39 % vs 98.69 % (SET vs dense)"),
+                       "98.39 % vs 98.69 % (SET vs dense)",
+                       claim_id="sparse_near_dense_at_min_sparsity"),
             GalleryRow("SET / RigL at 90% vs dense, sparsity-aware init",
                        "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity (sparsity-aware init 'sparse')",
                        lambda m: f"{_acc(m, 'set+sparse_init/0.9')} / {_acc(m, 'rigl+sparse_init/0.9')} vs {_acc(m, 'dense/0.0')}",
-                       "98.39 % vs 98.69 % (SET vs dense; dense-scale init)"),
+                       "98.39 % vs 98.69 % (SET vs dense; dense-scale init)",
+                       claim_id="sparse_near_dense_at_min_sparsity+sparse_init"),
         ],
     ),
     "02_pruning_at_init": Notebook(
         stem="02_pruning_at_init",
+        summary="SNIP / GraSP / SynFlow vs magnitude and random; layer collapse",
         title="Pruning at initialisation: SNIP, GraSP, SynFlow vs random and magnitude",
         paper=("Lee et al. 2019, ICLR (SNIP); Wang et al. 2020, ICLR (GraSP); Tanaka et al. 2020, NeurIPS (SynFlow); "
                "Frankle et al. 2021, ICLR, 'Pruning Neural Networks at Initialization: Why are We Missing the Mark?'; "
@@ -119,7 +141,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           MOMENTUM=0.9, WEIGHT_DECAY=0.0, SCHEDULE="step", EVAL="epoch", SCOPE="global",
                           PRUNE_BATCHES=1, SYNFLOW_ITERATIONS=100, GRASP_TEMPERATURE=200.0, THREADS=0),
         },
-        minutes={"smoke": 0.5, "cpu": 8, "paper": 240},
+        minutes={"smoke": 0.5, "paper": 240},
         gallery=[
             GalleryRow("SynFlow vs SNIP / GraSP / magnitude / random: layer collapse (LeNet-300-100, LeNet-5)",
                        "SynFlow reaches the highest sparsity before collapse",
@@ -127,18 +149,21 @@ NOTEBOOKS: dict[str, Notebook] = {
                            f"{name}: " + ", ".join(f"{c} {m.get(f'{key}/{c}/max_sparsity_before_collapse')}"
                                                    for c in ("synflow", "snip", "grasp", "magnitude", "random_erk"))
                            for key, name in (("lenet300", "LeNet-300-100"), ("lenet5", "LeNet-5"))),
-                       "SynFlow reaches maximal compression without collapse (VGG/ResNet, CIFAR)"),
+                       "SynFlow reaches maximal compression without collapse (VGG/ResNet, CIFAR)",
+                       claim_id="synflow_latest_collapse"),
             GalleryRow("Best criterion vs random ERK at 90% sparsity",
                        "At moderate sparsity (90%) the criteria beat random (ERK) by less than 1 point",
                        lambda m: " / ".join(
                            f"{100 * m[k]:+.2f} points" if k in m else "—"
                            for k in ("lenet300/gap_best_criterion_vs_random_erk_at_0.9",
                                      "lenet5/gap_best_criterion_vs_random_erk_at_0.9")) + " (LeNet-300-100 / LeNet-5)",
-                       "random masks with the same layer densities about match the criteria (VGG/ResNet)"),
+                       "random masks with the same layer densities about match the criteria (VGG/ResNet)",
+                       claim_id="criteria_near_random_at_0.9"),
         ],
     ),
     "03_lottery_tickets": Notebook(
         stem="03_lottery_tickets",
+        summary="lottery tickets by iterative magnitude pruning with rewinding",
         title="Lottery tickets: iterative magnitude pruning with rewinding on LeNet-300-100",
         paper="Frankle, Carbin 2019, ICLR, 'The Lottery Ticket Hypothesis: Finding Sparse, Trainable Neural Networks'",
         claim=("Winning tickets found by IMP with rewinding to init match the dense network down to a few % of the "
@@ -154,22 +179,25 @@ NOTEBOOKS: dict[str, Notebook] = {
                           SEEDS=5, EPOCHS=50, BATCH_SIZE=60, LR=1.2e-3, OPTIMIZER="adam", SCHEDULE="constant",
                           THREADS=0),
         },
-        minutes={"smoke": 0.5, "cpu": 7, "paper": 300},
+        minutes={"smoke": 0.5, "paper": 300},
         gallery=[
             GalleryRow("Winning tickets, LeNet-300-100 (IMP, rewind to init)",
                        "Tickets with 7-21% of weights match or beat the dense network",
                        lambda m: (f"{m.get('ticket_min_in_7_21_pct_remaining', float('nan')) * 100:.2f} % (worst round in "
                                   f"range) vs dense {_acc(m, 'dense')}"),
-                       "tickets under 10-20 % of the weights match dense, larger ones beat it (full MNIST)"),
+                       "tickets under 10-20 % of the weights match dense, larger ones beat it (full MNIST)",
+                       claim_id="tickets_match_dense"),
             GalleryRow("Random reinitialisation of the ticket (LeNet-300-100)",
                        "Random reinitialization falls behind at high sparsity",
                        lambda m: (f"{100 * m.get('reinit_minus_ticket_max_at_5pct', float('nan')):+.2f} points "
                                   f"(reinit - ticket, best case at <= 5 % remaining)"),
-                       "reinitialised tickets learn slower and lose accuracy"),
+                       "reinitialised tickets learn slower and lose accuracy",
+                       claim_id="reinit_falls_behind"),
         ],
     ),
     "04_random_search": Notebook(
         stem="04_random_search",
+        summary="random search as a sparse-architecture baseline",
         title="Random search as a sparse architecture baseline",
         paper=("Farahani 2024, 'Random Search as a Baseline for Sparse Neural Network Architecture Search', "
                "arXiv:2403.08265"),
@@ -186,24 +214,27 @@ NOTEBOOKS: dict[str, Notebook] = {
                           CANDIDATES=1000, SEEDS=20, EPOCHS=50, BATCH_SIZE=100, LR=0.05, MOMENTUM=0.9,
                           WEIGHT_DECAY=5e-4, SCHEDULE="cosine", CONV_FRACTION=0.99, ALPHA=0.05),
         },
-        minutes={"smoke": 0.25, "cpu": 9.5, "paper": 240},
+        minutes={"smoke": 0.25, "paper": 240},
         gallery=[
             GalleryRow("Random search, node space (MLP 256-256, 75% nodes removed)",
                        "Random search does not reach a better final test accuracy than a random configuration "
                        "at the same sparsity",
                        lambda m: (f"search {_acc(m, 'search/0.75')} vs random {_acc(m, 'random/0.75')} "
                                   f"(one-sided Welch p = {m.get('0.75/acc_welch_p_greater', float('nan')):.2f})"),
-                       "not better (abstract; its numbers not retrieved)"),
+                       "not better (abstract; its numbers not retrieved)",
+                       claim_id="search_not_more_accurate"),
             GalleryRow("Random search, node space: convergence",
                        "Random search does not converge faster than a random configuration at the same sparsity",
                        lambda m: (f"epochs to 99% of final acc., 75% removed: search "
                                   f"{m.get('search/0.75/epochs_to_conv_mean', float('nan')):.1f} vs random "
                                   f"{m.get('random/0.75/epochs_to_conv_mean', float('nan')):.1f}"),
-                       "not faster"),
+                       "not faster",
+                       claim_id="search_not_faster"),
         ],
     ),
     "05_pruning_fraction": Notebook(
         stem="05_pruning_fraction",
+        summary="pruning fraction vs generalization (theory on signal-noise data)",
         title="Pruning fraction vs generalization (two-layer network, signal-noise data)",
         paper=("Yang, Liang, Guo, Wu, Wang 2023, ICLR, 'Theoretical Characterization of How Neural Network "
                "Pruning Affects its Generalization', arXiv:2301.00335"),
@@ -227,24 +258,27 @@ NOTEBOOKS: dict[str, Notebook] = {
                           MLP_DATASET="mnist", MLP_HIDDEN=1024, MLP_P=[0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99],
                           MLP_SEEDS=5, MLP_EPOCHS=50, MLP_LR=0.05, MLP_BATCH_SIZE=100),
         },
-        minutes={"smoke": 0.3, "cpu": 7, "paper": 120},
+        minutes={"smoke": 0.3, "paper": 120},
         gallery=[
             GalleryRow("Random pruning at init, 2-layer net (signal-noise data)",
                        "Below a threshold, training loss goes to 0 and test error is low and falls as p grows",
                        lambda m: (f"test error {100 * m.get('p0.0/test_err_mean', float('nan')):.1f} % at p = 0 -> "
                                   f"{100 * m.get('best_p_test_err_mean', float('nan')):.1f} % at p = "
                                   f"{m.get('best_p', float('nan')):g}"),
-                       "error bound improves with p below the threshold (theory)"),
+                       "error bound improves with p below the threshold (theory)",
+                       claim_id="low_error_below_threshold"),
             GalleryRow("Random pruning at init, 2-layer net: large p",
                        "At a large p, training loss still goes to 0 while test error is near 50%",
                        lambda m: (f"p = {m.get('p_max', float('nan')):g}: train loss "
                                   f"{m.get('p_max_train_loss_mean', float('nan')):.1e}, test error "
                                   f"{100 * m.get('p_max_test_err_mean', float('nan')):.1f} %"),
-                       "~50 % test error (theory)"),
+                       "~50 % test error (theory)",
+                       claim_id="chance_error_at_large_p"),
         ],
     ),
     "06_truly_sparse": Notebook(
         stem="06_truly_sparse",
+        summary="truly sparse (CSR) SET, All-ReLU, importance pruning, a 1,000,000-neuron MLP on 2 CPU cores (profile `scale`)",
         title="Truly sparse MLPs: SET without masks, All-ReLU, importance pruning, a million neurons on a CPU",
         paper=("Curci, Mocanu, Pechenizkiy 2021, 'Truly Sparse Neural Networks at Scale', arXiv:2102.01732; "
                "Mocanu et al. 2018, Nat. Commun. 9:2383 (SET)"),
@@ -284,36 +318,42 @@ NOTEBOOKS: dict[str, Notebook] = {
                           WEIGHT_DECAY=2e-4, SCHEDULE="constant", BIG_HIDDEN=[500000, 500000], BIG_EPSILON=1,
                           BIG_EPOCHS=20, BIG_LR=0.01, BIG_INIT="he_sparse", THREADS=0),
         },
-        minutes={"smoke": 0.3, "cpu": 7, "scale": 8, "paper": 3000},
+        minutes={"smoke": 0.3, "scale": 8, "paper": 3000},
         gallery=[
             GalleryRow("Truly sparse SET vs masked SET (MLP 784-1000-1000-10, eps 8)",
                        "Truly sparse SET matches masked SET within 0.5 points",
                        lambda m: (f"truly sparse {_acc(m, 'set_truly_sparse')} vs masked {_acc(m, 'set_masked')}"),
-                       "same algorithm; the paper reports only the truly sparse numbers"),
+                       "same algorithm; the paper reports only the truly sparse numbers",
+                       claim_id="set"),
             GalleryRow("All-ReLU vs ReLU (truly sparse SET, 3 hidden layers)",
                        "All-ReLU improves accuracy over ReLU",
                        lambda m: f"All-ReLU {_acc(m, 'allrelu')} vs ReLU {_acc(m, 'relu')}",
-                       "All-ReLU better on most data sets"),
+                       "All-ReLU better on most data sets",
+                       claim_id="activation"),
             GalleryRow("Importance pruning (truly sparse SET + All-ReLU)",
                        "Importance pruning removes a large fraction of neurons with little accuracy loss",
                        lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden "
                                   f"neurons removed, {_acc(m, 'pruned')} vs {_acc(m, 'allrelu')}"),
-                       "large neuron reductions with similar accuracy"),
+                       "large neuron reductions with similar accuracy",
+                       claim_id="pruning"),
             GalleryRow("All-ReLU vs ReLU, sparsity-aware init (He by kept fan-in)",
                        "All-ReLU improves accuracy over ReLU (sparsity-aware init 'sparse_he')",
                        lambda m: f"All-ReLU {_acc(m, 'allrelu+sparse_he_init')} vs ReLU {_acc(m, 'relu+sparse_he_init')}",
-                       "All-ReLU better on most data sets (dense-scale He init)"),
+                       "All-ReLU better on most data sets (dense-scale He init)",
+                       claim_id="activation+sparse_he_init"),
             GalleryRow("Importance pruning, sparsity-aware init (He by kept fan-in)",
                        "Importance pruning removes a large fraction of neurons with little accuracy loss "
                        "(sparsity-aware init 'sparse_he')",
                        lambda m: (f"{100 * m.get('pruning+sparse_he_init/neurons_removed_frac_mean', float('nan')):.0f} % "
                                   f"of hidden neurons removed, {_acc(m, 'pruned+sparse_he_init')} vs "
                                   f"{_acc(m, 'allrelu+sparse_he_init')}"),
-                       "large neuron reductions with similar accuracy (dense-scale He init)"),
+                       "large neuron reductions with similar accuracy (dense-scale He init)",
+                       claim_id="pruning+sparse_he_init"),
         ],
     ),
     "09_sup_tickets": Notebook(
         stem="09_sup_tickets",
+        summary="Sup-tickets: superposing cheap tickets of SET / RigL into one",
         title="Sup-tickets: superposing cheap tickets of SET and RigL into one sparse network",
         paper=("Yin, Menkovski, Fang, Huang, Pei, Pechenizkiy, Mocanu, Liu 2022, UAI (PMLR 180), 'Superposing Many "
                "Tickets into One: A Performance Booster for Sparse Neural Network Training', arXiv:2205.15322"),
@@ -339,22 +379,25 @@ NOTEBOOKS: dict[str, Notebook] = {
                           PRUNE_SCOPE="global", CARRY="pruned", BN_UPDATE=True, ZETA=0.3, DELTA_T=1000, ALPHA=0.5,
                           T_END=1.0, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 9, "paper": 150},
+        minutes={"smoke": 0.4, "paper": 150},
         gallery=[
             GalleryRow("Sup-tickets on SET (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
                        "Sup-tickets (SET): the superposed ticket beats base SET and the last cheap ticket",
                        lambda m: (f"superposed {_acc(m, 'set/superposed')} vs base {_acc(m, 'set/base')} vs last "
                                   f"ticket {_acc(m, 'set/last_ticket')}"),
-                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)",
+                       claim_id="set/sup_beats_base_and_last"),
             GalleryRow("Sup-tickets on RigL (ResNet-8 width 8, 80% sparse, cifar10-jpeg 3k)",
                        "Sup-tickets (RigL): the superposed ticket beats base RigL and the last cheap ticket",
                        lambda m: (f"superposed {_acc(m, 'rigl/superposed')} vs base {_acc(m, 'rigl/base')} vs last "
                                   f"ticket {_acc(m, 'rigl/last_ticket')}"),
-                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)"),
+                       "consistent gains over the base DST at the same epochs (CIFAR-10/100, ImageNet)",
+                       claim_id="rigl/sup_beats_base_and_last"),
         ],
     ),
     "12_slak": Notebook(
         stem="12_slak",
+        summary="SLaK: decomposed sparse large kernels vs dense 7x7 and dense large kernels; effective receptive field",
         title="SLaK: sparse large kernels (decomposed M x N + N x M kernels, widened and trained sparse)",
         paper=("Liu, Chen, Chen, Chen, Xiao, Wu, Kärkkäinen, Pechenizkiy, Mocanu, Wang 2023, ICLR, "
                "'More ConvNets in the 2020s: Scaling up Kernels Beyond 51x51 using Sparsity'"),
@@ -379,25 +422,28 @@ NOTEBOOKS: dict[str, Notebook] = {
                           BATCH_SIZE=128, LR=4e-3, WEIGHT_DECAY=0.05, AUGMENT=4, FLIP=True, ERF_IMAGES=50,
                           ERF_SIZE=128, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 15.4, "paper": 600},
+        minutes={"smoke": 0.4, "paper": 600},
         gallery=[
             GalleryRow("SLaK vs dense 7x7 at matched parameters (small ConvNeXt, cifar10-jpeg)",
                        "SLaK beats the dense 7x7 at matched parameters",
                        lambda m: (f"SLaK {_acc(m, 'slak')} vs dense 7x7 {_acc(m, 'dense7')} "
                                   f"({m.get('slak/nonzero_params', 0):,} vs {m.get('dense7/nonzero_params', 0):,} "
                                   f"nonzero params)"),
-                       "SLaK-T 82.5 % vs ConvNeXt-T 82.1 % (ImageNet-1K, 30M vs 29M params)"),
+                       "SLaK-T 82.5 % vs ConvNeXt-T 82.1 % (ImageNet-1K, 30M vs 29M params)",
+                       claim_id="slak_beats_dense7"),
             GalleryRow("Effective receptive field, SLaK vs dense 7x7",
                        "SLaK's effective receptive field is larger than the dense 7x7's",
                        lambda m: ("r(20/30/50/99 %): SLaK " + "/".join(f"{m.get(f'slak/erf_r{t}_mean', float('nan')):.3f}"
                                                                        for t in ("0.2", "0.3", "0.5", "0.99"))
                                   + " vs dense 7x7 " + "/".join(f"{m.get(f'dense7/erf_r{t}_mean', float('nan')):.3f}"
                                                                for t in ("0.2", "0.3", "0.5", "0.99"))),
-                       "larger high-contribution area ratio than ConvNeXt-T (ImageNet)"),
+                       "larger high-contribution area ratio than ConvNeXt-T (ImageNet)",
+                       claim_id="slak_larger_erf"),
         ],
     ),
     "08_free_tickets": Notebook(
         stem="08_free_tickets",
+        summary="FreeTickets: EDST and DST ensembles vs dense ensembles; accuracy, NLL, ECE, training FLOPs",
         title="FreeTickets: EDST and DST ensembles vs dense models (accuracy, NLL, ECE, training FLOPs)",
         paper=("Liu, Chen, Atashgahi, Chen, Sokar, Mocanu, Pechenizkiy, Wang, Mocanu 2022, ICLR, 'Deep Ensembling "
                "with No Overhead for either Training or Testing: The All-Round Blessings of Dynamic Sparsity'"),
@@ -439,28 +485,32 @@ NOTEBOOKS: dict[str, Notebook] = {
                                                    EPOCHS=250, EXPLORE_EPOCHS=150, REFINE_EPOCHS=100,
                                                    DELTA_T=1000, BATCH_SIZE=128, LR=0.1, AUGMENT=True)}),
         },
-        minutes={"smoke": 0.4, "cpu": 18, "paper": 2400},
+        minutes={"smoke": 0.4, "paper": 2400},
         gallery=[
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, LeNet-5",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (mnist5k, LeNet-5)",
                        lambda m: _edst_vs_dense(m, "mnist5k/"),
-                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs",
+                       claim_id="edst_beats_dense/mnist5k"),
             GalleryRow("EDST ensemble (M=3, 80% sparse) vs single dense, VGG-small",
                        "EDST's ensemble beats a single dense model in accuracy and NLL/ECE for at most the training "
                        "FLOPs of one dense model (cifar10-jpeg, VGG-small)",
                        lambda m: _edst_vs_dense(m, "cifar10-jpeg/"),
-                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs"),
+                       "WRN-28-10 on CIFAR-10: EDST better than dense in accuracy, NLL and ECE at < 1x training FLOPs",
+                       claim_id="edst_beats_dense/cifar10-jpeg"),
             GalleryRow("EDST ticket diversity, VGG-small", "EDST tickets are diverse (cifar10-jpeg, VGG-small)",
                        lambda m, p="cifar10-jpeg/": "disagreement {} vs {} (DST ensemble); mask distance {} vs {}"
                        .format(
                            *(f"{m.get(p + a + k, float('nan')):.3f} ± {m.get(p + a + k + '_std', float('nan')):.3f}"
                              for k in ("disagreement", "mask_distance") for a in ("edst_ensemble/", "dst_ensemble/"))),
-                       "tickets diverse, somewhat less than independent DST runs"),
+                       "tickets diverse, somewhat less than independent DST runs",
+                       claim_id="tickets_diverse/cifar10-jpeg"),
         ],
     ),
     "11_ugts": Notebook(
         stem="11_ugts",
+        summary="untrained GNN tickets (UGTs) vs edge-popup vs trained GCN / GAT, deep GCNs",
         title="Untrained GNN tickets (UGTs): sparse subnetworks of random GNNs vs trained dense GNNs",
         paper=("Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 2022, LoG, 'You Can "
                "Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets'; "
@@ -491,34 +541,39 @@ NOTEBOOKS: dict[str, Notebook] = {
                           DEPTHS=[2, 4, 8, 16, 32], DEEP_HIDDEN=448, DEEP_SPARSITIES=[0.04, 0.5, 0.9], DEEP_LR=0.005,
                           DEEP_EPOCHS=400, DEEP_SEEDS=5, MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 13.4, "paper": 120},
+        minutes={"smoke": 0.4, "paper": 120},
         gallery=[
             GalleryRow("UGTs, GCN on Cora (untrained, sparsity chosen on validation) vs trained dense GCN",
                        "An untrained sparse GCN (UGTs) matches the trained dense GCN on Cora",
                        lambda m: (f"{_acc(m, 'ugts/gcn/L2/val_best')} at sparsity "
                                   f"{m.get('ugts/gcn/L2/val_best_sparsity', float('nan')):g} vs dense "
                                   f"{_acc(m, 'dense/gcn/L2/0.0')}"),
-                       "81.3 % at sparsity 0.9 (authors' example notebook)"),
+                       "81.3 % at sparsity 0.9 (authors' example notebook)",
+                       claim_id="gcn_matches_dense"),
             GalleryRow("UGTs vs edge-popup, GCN/GAT on Cora, sparsity >= 0.9",
                        "UGTs beats edge-popup at high sparsity",
                        lambda m: f"mean gap {100 * m.get('ugts_minus_edgepopup_high', float('nan')):+.2f} points",
-                       "UGTs better than edge-popup at high sparsity (paper, Cora sweep)"),
+                       "UGTs better than edge-popup at high sparsity (paper, Cora sweep)",
+                       claim_id="ugts_beats_edgepopup"),
             GalleryRow("Deep GCN on Cora: UGTs vs trained dense",
                        "UGTs degrades less with depth than trained dense",
                        lambda m: (f"drop 2 -> {m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{100 * m.get('ugts/depth_drop', float('nan')):.1f} vs dense "
                                   f"{100 * m.get('dense/depth_drop', float('nan')):.1f} points"),
-                       "UGTs far above dense at 16/32 layers (paper, deep GCN study)"),
+                       "UGTs far above dense at 16/32 layers (paper, deep GCN study)",
+                       claim_id="ugts_degrades_less"),
             GalleryRow("Deep GCN on Cora, deepest: UGTs vs trained dense",
                        "Deep UGTs GCNs beat trained dense GCNs of the same depth (16 layers and more)",
                        lambda m: (f"{m.get('deep_max_layers', 0)} layers: UGTs "
                                   f"{_acc(m, 'deep/ugts/gcn/L' + str(m.get('deep_max_layers', 0)) + '/val_best')} vs dense "
                                   f"{_acc(m, 'deep/dense/gcn/L' + str(m.get('deep_max_layers', 0)))}"),
-                       "UGTs above dense at 16 and 32 layers (paper, deep GCN study)"),
+                       "UGTs above dense at 16 and 32 layers (paper, deep GCN study)",
+                       claim_id="deep_ugts_beat_dense"),
         ],
     ),
     "10_dsn": Notebook(
         stem="10_dsn",
+        summary="DSN: dynamic sparse 1-D CNN for time-series classification",
         title="DSN: dynamic sparse CNN for time-series classification (UCR/UEA)",
         paper=("Xiao, Wu, Zhang, Liu, Pechenizkiy, Mocanu, Mocanu 2022, NeurIPS, 'Dynamic Sparse Network for "
                "Time Series Classification: Learning What to \"See\"'"),
@@ -538,7 +593,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           ALPHA=0.5, UPDATE_EVERY=5, T_END=0.8, FLOOR=0.001, EPOCHS=1000, LR=3e-4, LR_MIN=1e-4,
                           BATCH_SIZE=16, SELECT="min_train_loss", THREADS=0),
         },
-        minutes={"smoke": 0.4, "cpu": 7.5, "paper": 180},
+        minutes={"smoke": 0.4, "paper": 180},
         gallery=[
             GalleryRow("DSN vs the same CNN dense (GunPoint / ItalyPowerDemand)",
                        "DSN is at least as accurate as its dense counterpart with under 50% of its FLOPs",
@@ -546,18 +601,21 @@ NOTEBOOKS: dict[str, Notebook] = {
                            f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')} vs dense {_acc(m, f'{ds}/dense')}, "
                            f"{100 * m.get(f'{ds}/dsn/inference_flops_ratio', float('nan')):.1f} % of dense FLOPs"
                            for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
-                       "state-of-the-art accuracy at < 50 % of the FLOPs of recent baselines (UCR/UEA archives, abstract)"),
+                       "state-of-the-art accuracy at < 50 % of the FLOPs of recent baselines (UCR/UEA archives, abstract)",
+                       claim_id="dsn_vs_dense"),
             GalleryRow("DSN vs published ROCKET / InceptionTime / OS-CNN",
                        "DSN is within 2 points of the published accuracies of ROCKET, InceptionTime and OS-CNN",
                        lambda m: "; ".join(
                            f"{ds.split(':')[-1]}: DSN {_acc(m, f'{ds}/dsn')}, worst gap "
                            f"{m.get(f'{ds}/dsn/worst_gap_to_published_points', float('nan')):+.2f} points"
                            for ds in ("ucr:GunPoint", "ucr:ItalyPowerDemand")),
-                       "GunPoint 100 / 100 / 99.9 %; ItalyPowerDemand 97.0 / 96.5 / 94.7 % (OS-CNN tables)"),
+                       "GunPoint 100 / 100 / 99.9 %; ItalyPowerDemand 97.0 / 96.5 / 94.7 % (OS-CNN tables)",
+                       claim_id="dsn_near_published"),
         ],
     ),
     "07_ctre": Notebook(
         stem="07_ctre",
+        summary="CTRE: cosine-similarity growth for extremely sparse MLPs vs SET / RigL",
         title="CTRE: cosine-similarity topology exploration for extremely sparse MLPs",
         paper=("Atashgahi, Pieterse, Liu, Mocanu, Veldhuis, Pechenizkiy 2022, Machine Learning, "
                "'A Brain-inspired Algorithm for Training Highly Sparse Neural Networks' (CTRE)"),
@@ -581,21 +639,23 @@ NOTEBOOKS: dict[str, Notebook] = {
                           PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0,
                           SCALING="paper", INIT="glorot", SPARSE_INITS=["dense"], THREADS=0),
         },
-        minutes={"smoke": 0.3, "cpu": 11, "paper": 1500},
+        minutes={"smoke": 0.3, "paper": 1500},
         gallery=[
             GalleryRow("CTRE_sim / CTRE_seq vs SET / RigL (MLP, 3 hidden layers, ER eps = 1, all layers sparse)",
                        "CTRE beats SET and RigL at extreme sparsity",
                        lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/wins', '—')} of "
                                   f"{m.get('claim/datasets', '—')} datasets (mean margin "
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
-                       "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)"),
+                       "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)",
+                       claim_id="ctre_beats_set_rigl"),
             GalleryRow("CTRE vs SET / RigL, sparsity-aware init (Glorot rescaled to the kept fan-in)",
                        "CTRE beats SET and RigL at extreme sparsity (sparsity-aware init 'sparse')",
                        lambda m: (f"better CTRE variant beats the better of SET/RigL on "
                                   f"{m.get('claim/sparse+sparse_init/wins', '—')} of "
                                   f"{m.get('claim/sparse+sparse_init/datasets', '—')} datasets (mean margin "
                                   f"{100 * m.get('claim/sparse+sparse_init/mean_margin', float('nan')):+.2f} points)"),
-                       "CTRE best on most data sets at eps = 1 (dense-scale Glorot init)"),
+                       "CTRE best on most data sets at eps = 1 (dense-scale Glorot init)",
+                       claim_id="ctre_beats_set_rigl+sparse_init"),
         ],
     ),
     # -- new notebooks go above this line (one Notebook entry each) --
@@ -617,17 +677,20 @@ class Config(dict):
 
 
 def resolve(stem: str, profile: str, overrides: dict[str, Any] | None = None) -> Config:
-    """The settings of ``profile`` for notebook ``stem``, with non-``None`` overrides applied."""
+    """The settings of ``profile`` for notebook ``stem``, with non-``None`` overrides applied.
+
+    Overrides are checked first (:func:`sparsenb.params.check`): an unknown name, a wrong type or a
+    scalar where a list belongs raises :class:`~sparsenb.params.ParameterError` (a ``ValueError``)
+    with a one-line message, before any work starts.
+    """
     if stem not in NOTEBOOKS:
         raise ValueError(f"unknown notebook {stem!r}; known: {sorted(NOTEBOOKS)}")
     nb = NOTEBOOKS[stem]
     if profile not in nb.profiles:
         raise ValueError(f"unknown PROFILE {profile!r} for {stem}; choose one of {sorted(nb.profiles)}")
     cfg = Config(nb.profiles[profile], PROFILE=profile)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        if key not in cfg:
-            raise ValueError(f"unknown parameter {key!r} for {stem}; parameters are {sorted(cfg)}")
-        cfg[key] = value
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    spec = params.notebook_spec(stem)
+    params.check({k: p for k, p in spec.items() if k in cfg}, given, where=stem, profile=profile)
+    cfg.update(given)
     return cfg

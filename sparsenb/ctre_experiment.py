@@ -25,6 +25,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from . import claims
 from . import data as data_registry
 from . import methods, models
 from .data import TensorData
@@ -35,7 +36,7 @@ from .train import Trainer, make_optimizer, make_scheduler, set_seed
 
 __all__ = ["INITS", "arm_rows", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
            "method_options", "ctre_run", "summarize_runs",
-           "claim_beats_baselines", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
+           "claim_beats_baselines", "ctre_claim", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 METHOD_LABELS = {"dense": "dense", "set": "SET", "rigl": "RigL", "ctre_sim": "CTRE_sim", "ctre_seq": "CTRE_seq"}
 INITS = DENSE_INITS  # the model's dense-scale init, INIT (sparsenb.init.dense_init_)
@@ -251,6 +252,46 @@ def claim_beats_baselines(rows: list[dict], datasets: Sequence[str]) -> dict[str
                   "wins": bool(ctre[cb] > base[bb])}
     wins = sum(v["wins"] for v in per.values())
     return {"per_dataset": per, "wins": wins, "n": len(per), "holds": wins > len(per) / 2}
+
+
+COMPARED = ("set", "rigl", "ctre_sim", "ctre_seq")
+
+
+def ctre_claim(rows: list[dict], results: list[dict], cfg: dict, num_classes: dict[str, int]) -> dict[str, Any]:
+    """The notebook's claim "CTRE beats SET and RigL at extreme sparsity", ready for ``run.claim(**...)``.
+
+    The verdict is :func:`claim_beats_baselines` (strict majority of ``cfg["DATASETS"]``), made
+    ``inconclusive`` (:func:`sparsenb.claims.comparison`) when any compared arm (SET, RigL,
+    CTRE_sim, CTRE_seq on any dataset) is at chance (mean test accuracy at the best validation
+    epoch) or its seed-mean validation accuracy never beat its first epoch.
+
+    Args:
+        rows: :func:`summarize_runs` of ``results``; results: the runs (each with a ``history``
+            of ``val_acc``); cfg: the notebook config; num_classes: dataset -> classes.
+
+    Returns ``{"text", "holds", "detail", "state", "reason", "id"}`` plus ``verdict`` (the
+    :func:`claim_beats_baselines` dict), so ``run.claim(**{k: v for k, v in out.items() if k != "verdict"})``.
+    """
+    datasets = list(cfg["DATASETS"])
+    verdict = claim_beats_baselines(rows, datasets)
+    mean = {(r["dataset"], r["method"]): r["mean"] for r in rows}
+    arms = [(d, m) for d in datasets for m in COMPARED if (d, m) in mean]
+    name = {(d, m): f"{d}/{METHOD_LABELS[m]}" for d, m in arms}
+    curves = {}
+    for d, m in arms:
+        runs = [r["history"] for r in results if r["dataset"] == d and r["method"] == m]
+        curves[name[(d, m)]] = np.mean([[h["val_acc"] for h in hist] for hist in runs], axis=0).tolist()
+    state, reason = claims.comparison(verdict["holds"], {name[a]: mean[a] for a in arms},
+                                      {name[a]: num_classes[a[0]] for a in arms}, histories=curves)
+    per = verdict["per_dataset"]
+    detail = ("; ".join(f"{d}: {METHOD_LABELS[v['ctre_best']]} {100 * v['ctre']:.2f}% vs "
+                        f"{METHOD_LABELS[v['baseline_best']]} {100 * v['baseline']:.2f}%" for d, v in per.items())
+              + f"; CTRE wins on {verdict['wins']} of {verdict['n']} (test accuracy at best validation epoch, "
+                f"mean of {cfg['SEEDS']} seeds, MLP {cfg['HIDDEN']}, eps {cfg['EPSILON']}, {cfg['EPOCHS']} epochs)")
+    text = (f"CTRE beats SET and RigL at extreme sparsity (MLP {cfg['HIDDEN']}, ER eps = {cfg['EPSILON']}; "
+            f"{', '.join(datasets)})")
+    return {"text": text, "holds": verdict["holds"], "detail": detail, "state": state, "reason": reason,
+            "id": "ctre_beats_set_rigl", "verdict": verdict}
 
 
 # ----------------------------------------------------------------------------- plots

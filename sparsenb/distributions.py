@@ -28,19 +28,61 @@ With raw scores ``r_l`` the density is ``eps * r_l``; ``eps`` is solved so that
 from __future__ import annotations
 
 import math
+import numbers
+import warnings
 from typing import Mapping, Sequence
 
 Shape = Sequence[int]
 
-__all__ = ["layer_nnz", "raw_scores", "DISTRIBUTIONS"]
+__all__ = ["layer_nnz", "raw_scores", "DISTRIBUTIONS", "ON_EMPTY", "check_sparsity", "check_distribution",
+           "check_empty_layers", "EmptyLayerWarning"]
 
 DISTRIBUTIONS = ("uniform", "er", "erk")
+ON_EMPTY = ("warn", "raise", "ignore")
+
+
+class EmptyLayerWarning(UserWarning):
+    """A sparsity layout leaves a layer with no weight at all (nothing can flow through it)."""
+
+
+def check_sparsity(sparsity: object, name: str = "sparsity") -> float:
+    """``sparsity`` as a float in ``[0, 1)``, or a ValueError that says what was given and what is expected."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, numbers.Real):
+        raise ValueError(f"{name} must be a number in [0, 1) (the fraction of weights removed, e.g. 0.9); "
+                         f"got {sparsity!r} of type {type(sparsity).__name__}")
+    if not 0.0 <= float(sparsity) < 1.0:  # also rejects nan
+        raise ValueError(f"{name} must be in [0, 1) (the fraction of weights removed, e.g. 0.9); got {sparsity}")
+    return float(sparsity)
+
+
+def check_distribution(kind: object) -> str:
+    """``kind`` if it names a distribution, else a ValueError listing them."""
+    if kind not in DISTRIBUTIONS:
+        raise ValueError(f"unknown distribution {kind!r}; choose one of {DISTRIBUTIONS}")
+    return kind
+
+
+def check_empty_layers(nnz: Mapping[str, int], on_empty: str = "warn") -> list[str]:
+    """The layers that ``nnz`` leaves with no weight; warn (default), raise or ignore.
+
+    ``on_empty``: ``"warn"`` (an :class:`EmptyLayerWarning`), ``"raise"`` (a ValueError) or ``"ignore"``.
+    """
+    if on_empty not in ON_EMPTY:
+        raise ValueError(f"on_empty must be one of {ON_EMPTY}; got {on_empty!r}")
+    empty = [n for n, k in nnz.items() if k == 0]
+    if empty and on_empty != "ignore":
+        msg = (f"this layout keeps no weight in {empty}: nothing flows through "
+               f"{'it' if len(empty) == 1 else 'them'}. Lower the sparsity, use distribution='erk'/'er' "
+               f"or keep the layer dense (dense=[...]); on_empty='ignore' silences this")
+        if on_empty == "raise":
+            raise ValueError(msg)
+        warnings.warn(msg, EmptyLayerWarning, stacklevel=3)
+    return empty
 
 
 def raw_scores(shapes: Mapping[str, Shape], kind: str) -> dict[str, float]:
     """Unnormalised per-layer density ``r_l`` of a distribution (see module doc)."""
-    if kind not in DISTRIBUTIONS:
-        raise ValueError(f"unknown distribution {kind!r}; choose one of {DISTRIBUTIONS}")
+    check_distribution(kind)
     scores = {}
     for name, shape in shapes.items():
         numel = math.prod(shape)

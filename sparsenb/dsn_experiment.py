@@ -31,12 +31,12 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-from . import flops, methods
+from . import claims, flops, methods
 from .data import TensorData
 from .dsn import DSNNet, build_dsn, windowed_convs
 from .train import Trainer, pick_device, set_seed
 
-__all__ = ["ARMS", "PUBLISHED", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
+__all__ = ["ARMS", "PUBLISHED", "published_claim", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
            "published_gaps", "plot_kernels", "plot_accuracy", "plot_tap_usage"]
 
 ARMS = ("dense", "static", "dsn")
@@ -185,6 +185,40 @@ def published_gaps(summary: Sequence[dict], arm: str = "dsn") -> list[dict]:
             out.append({"dataset": name, "method": other, "published": acc, "ours": 100 * row["acc_mean"],
                         "gap": 100 * row["acc_mean"] - acc})
     return out
+
+
+def published_claim(summary: Sequence[dict], num_classes: dict[str, int], arm: str = "dsn",
+                    max_gap: float = 2.0) -> dict[str, Any]:
+    """The claim "DSN is within ``max_gap`` points of the published accuracies of ROCKET, InceptionTime
+    and OS-CNN" on ``datasets``, ready for ``run.claim(**...)``.
+
+    Judged on the datasets with a reference in :data:`PUBLISHED`; those without one are named in the
+    detail (or, if none has one, the claim is ``"not evaluated"`` with the reason), never dropped.
+    An arm at chance level makes it ``"inconclusive"`` (:func:`sparsenb.claims.comparison`).
+
+    ``summary``: :func:`summarize_runs` rows; ``num_classes``: dataset -> classes, for every dataset run.
+    """
+    datasets = list(num_classes)
+    gaps = published_gaps([r for r in summary if r["dataset"] in datasets], arm)
+    names = {d: d.split(":", 1)[-1] for d in datasets}
+    with_ref = [d for d in datasets if names[d] in PUBLISHED]
+    without = [names[d] for d in datasets if names[d] not in PUBLISHED]
+    text = (f"DSN is within {max_gap:g} points of the published accuracies of ROCKET, InceptionTime and OS-CNN "
+            f"({', '.join(names[d] for d in with_ref) or ', '.join(without)})")
+    claim = {"text": text, "id": "dsn_near_published"}
+    if not with_ref:
+        return {**claim, "holds": None, "state": claims.NOT_EVALUATED, "detail": "",
+                "reason": f"no published ROCKET / InceptionTime / OS-CNN accuracy for {', '.join(without)} "
+                          f"(references exist for {', '.join(sorted(PUBLISHED))})"}
+    holds = all(g["gap"] >= -max_gap for g in gaps)
+    rows = {r["dataset"]: r for r in summary if r["arm"] == arm}
+    state, reason = claims.comparison(holds, {f"{names[d]}/{arm}": rows[d]["acc_mean"] for d in with_ref},
+                                      {f"{names[d]}/{arm}": num_classes[d] for d in with_ref})
+    detail = "; ".join(f"{g['dataset']}: DSN {g['ours']:.2f} % vs {g['method']} {g['published']:g} % ({g['gap']:+.2f} pts)"
+                       for g in gaps)
+    if without:
+        detail += f"; not evaluated on {', '.join(without)} (no published reference)"
+    return {**claim, "holds": holds, "state": state, "reason": reason, "detail": detail}
 
 
 # --------------------------------------------------------------------------- figures

@@ -28,7 +28,7 @@ from torch import nn
 
 from . import init as sparse_init
 from . import seeding
-from .distributions import layer_nnz
+from .distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz
 
 __all__ = ["Masking", "MaskedParam", "prunable_parameters", "sparsify", "density_report", "topk_mask"]
 
@@ -314,6 +314,7 @@ def sparsify(
     names: Sequence[str] | None = None,
     optimizer: torch.optim.Optimizer | None = None,
     seed: int | None = None,
+    on_empty: str = "warn",
     init: str = "dense",
 ) -> Masking:
     """Attach random masks to ``model`` at a global ``sparsity`` and return them.
@@ -327,19 +328,33 @@ def sparsify(
         names: explicit list of prunable parameter names.
         optimizer: if given, the masks are attached to it (:meth:`Masking.attach`).
         seed: seed of the random mask (``None`` = torch's global generator).
+        on_empty: a layer left with nnz 0 (e.g. ``uniform`` at 0.99 on a 3x2 layer):
+            ``"warn"`` (default), ``"raise"`` or ``"ignore"``.
         init: weight initialisation of the kept weights (:mod:`sparsenb.init`): ``"dense"``
             (default: the model's own init, unchanged), ``"sparse"`` (rescaled to each neuron's
             kept fan-in), ``"sparse_he"`` or ``"sparse_glorot"``; regrowth follows it too.
 
-    The pruned weights are zeroed in place; the mask for layer ``l`` keeps
-    exactly ``layer_nnz(...)[l]`` weights chosen uniformly at random.
+    Every argument is checked before the model is touched: a bad one raises a
+    ValueError and leaves the model without mask buffers. The pruned weights are
+    zeroed in place; the mask for layer ``l`` keeps exactly ``layer_nnz(...)[l]``
+    weights chosen uniformly at random.
     """
-    if not 0.0 <= sparsity < 1.0:
-        raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    sparsity = check_sparsity(sparsity)
+    check_distribution(distribution)
     sparse_init.check_init(init)
+    if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+        raise ValueError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise ValueError(f"seed must be an int or None, got {seed!r}")
+    params = dict(model.named_parameters())
+    shapes = {n: tuple(params[n].shape) for n in prunable_parameters(model, names)}
+    if not shapes:
+        raise ValueError("the model has no prunable (Linear/Conv) weights; pass names=[...] explicitly")
+    nnz = layer_nnz(shapes, 1.0 - sparsity, distribution, resolve_dense(list(shapes), dense))
+    check_empty_layers(nnz, on_empty)
     masks = Masking(model, names)
-    dense_names = resolve_dense(masks, dense)
-    nnz = layer_nnz(masks.shapes(), 1.0 - sparsity, distribution, dense_names)
     gen = seeding.generator(seed, "sparsify") if seed is not None else None
     masks.set_random(nnz, generator=gen)
     init_gen = seeding.generator(seed, "init") if seed is not None else None
@@ -349,9 +364,12 @@ def sparsify(
     return masks
 
 
-def resolve_dense(masks: Masking, dense: Sequence[str] | str) -> list[str]:
-    """``"first_last"`` -> the first and last masked parameter; ``"first"``/``"last"``; or a list."""
-    order = list(masks.params)
+def resolve_dense(masks: "Masking | Sequence[str]", dense: Sequence[str] | str) -> list[str]:
+    """``"first_last"`` -> the first and last masked parameter; ``"first"``/``"last"``; or a list.
+
+    ``masks``: a :class:`Masking` or the prunable parameter names in order.
+    """
+    order = list(masks.params) if isinstance(masks, Masking) else list(masks)
     if dense in ("first_last", "first", "last", "none", None):
         return {"first_last": [order[0], order[-1]], "first": [order[0]], "last": [order[-1]]}.get(dense, [])
     if isinstance(dense, str):  # one parameter name, not a sequence of characters

@@ -19,6 +19,7 @@ and after each epoch: method.on_epoch_end -> scheduler.step() -> evaluate -> che
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import time
 from pathlib import Path
@@ -236,8 +237,17 @@ class Trainer:
         os.replace(tmp, path)
 
     def load_checkpoint(self, path: str | os.PathLike, train_loader: Any = None) -> None:
-        """Restore a checkpoint written by :meth:`save_checkpoint`; training continues after its epoch."""
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        """Restore a checkpoint written by :meth:`save_checkpoint`; training continues after its epoch.
+
+        The file is read with ``torch.load(..., weights_only=True)``: tensors and plain data only,
+        so a crafted checkpoint cannot run code; anything else raises a ValueError.
+        """
+        try:  # weights_only: a checkpoint is data; unpickling one must never run code
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except pickle.UnpicklingError as e:
+            raise ValueError(f"checkpoint {path} holds objects other than tensors and plain data (written by an "
+                             f"older sparsenb, or not by sparsenb at all); it is not loaded, to keep its code from "
+                             f"running. Delete it to start the run afresh. ({_unpickler_reason(e)})") from None
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None and state["scheduler"] is not None:
@@ -256,11 +266,23 @@ def _generator_state(obj: Any) -> torch.Tensor | None:
     return gen.get_state() if gen is not None else None
 
 
+def _unpickler_reason(e: Exception) -> str:
+    """The one line of torch's weights_only error that names what was refused."""
+    lines = [ln.strip() for ln in str(e).splitlines() if "WeightsUnpickler error" in ln]
+    return (lines[0] if lines else str(e).splitlines()[0])[:300]
+
+
+def _numpy_state() -> tuple:
+    """numpy's global RNG state as plain types and a tensor, so the checkpoint loads with ``weights_only=True``."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)
+
+
 def _rng_state(loader: Any) -> dict:
     gen = getattr(loader, "generator", None)
     return {
         "python": random.getstate(),
-        "numpy": np.random.get_state(),
+        "numpy": _numpy_state(),
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
         "loader": gen.get_state() if gen is not None else None,
@@ -269,7 +291,8 @@ def _rng_state(loader: Any) -> dict:
 
 def _set_rng_state(state: dict, loader: Any) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] is not None and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -32,12 +32,13 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from . import claims
 from .data_graphs import GraphData
 from .gnn import GNN, sparse_features
 from .layers.scores import Popup, gradual_sparsity
 from .train import pick_device, set_seed
 
-__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "plot_sweep",
+__all__ = ["ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "ugts_claims", "plot_sweep",
            "plot_depth", "plot_curves"]
 
 METHODS = ("ugts", "edgepopup", "dense")
@@ -190,6 +191,98 @@ def best_by_validation(rows: Sequence[dict], **where) -> dict:
     if not found:
         raise KeyError(f"no rows match {where}")
     return max(found, key=lambda r: r["val_acc_mean"])
+
+
+GRAPH_LABELS = {"cora": "Cora", "citeseer": "Citeseer", "pubmed": "Pubmed"}
+
+
+def ugts_claims(summary: Sequence[dict], deep_chosen: Sequence[dict], cfg: dict,
+                num_classes: int) -> tuple[dict[str, float], list[dict]]:
+    """The notebook's claims and the numbers behind them: ``(metrics, claims)``.
+
+    ``summary``: :func:`summarize_runs` of the 2-layer sweep; ``deep_chosen``: per depth, the dense
+    row and the UGTs row chosen on validation. Each claim is a dict for ``run.claim(**c)``; its text
+    names the graph actually used (``cfg["DATASET"]``), and a comparison in which an arm sits at
+    chance is ``inconclusive`` (:func:`sparsenb.claims.comparison`); one with nothing to compare
+    (no swept sparsity >= ``HIGH_SPARSITY``) is ``not evaluated``.
+
+    1. UGTs GCN (sparsity with the best mean validation accuracy) within ``MATCH_POINTS`` of the dense GCN;
+    2. UGTs beats edge-popup on average over the swept (kind, sparsity >= ``HIGH_SPARSITY``);
+    3. UGTs' accuracy drops less than dense's from the shallowest to the deepest GCN;
+    4. UGTs above dense at every depth >= 16 (and at the deepest);
+    5. claim 1's rule on every other swept kind (GAT, GIN).
+    """
+    on = f"on {GRAPH_LABELS.get(cfg['DATASET'], cfg['DATASET'])}"
+    metrics, out = {}, []
+
+    def add(text: str, id: str, holds: bool | None, arms: dict[str, float] | None, detail: str) -> None:
+        state, reason = claims.comparison(bool(holds), arms, num_classes) if arms else (None, "")
+        out.append({"text": text, "id": id, "holds": holds, "detail": detail, "state": state, "reason": reason})
+
+    # 1
+    chosen = best_by_validation(summary, method="ugts", kind="gcn")
+    dense_gcn = pick(summary, method="dense", kind="gcn", layers=2)
+    gap1 = chosen["test_acc_mean"] - dense_gcn["test_acc_mean"]
+    metrics.update({"ugts/gcn/L2/val_best_sparsity": chosen["sparsity"],
+                    "ugts/gcn/L2/val_best/test_acc_mean": chosen["test_acc_mean"],
+                    "ugts/gcn/L2/val_best/test_acc_std": chosen["test_acc_std"], "ugts_minus_dense_gcn": gap1})
+    add(f"An untrained sparse GCN (UGTs) matches the trained dense GCN {on}", "gcn_matches_dense",
+        gap1 >= -cfg["MATCH_POINTS"] / 100, {"UGTs GCN": chosen["test_acc_mean"], "dense GCN": dense_gcn["test_acc_mean"]},
+        f"{cfg['DATASET']}: UGTs GCN at sparsity {chosen['sparsity']:g} (best mean validation accuracy "
+        f"{100 * chosen['val_acc_mean']:.2f}%) tests at {100 * chosen['test_acc_mean']:.2f} ± "
+        f"{100 * chosen['test_acc_std']:.2f}% vs trained dense {100 * dense_gcn['test_acc_mean']:.2f} ± "
+        f"{100 * dense_gcn['test_acc_std']:.2f}% ({100 * gap1:+.2f} points; threshold -{cfg['MATCH_POINTS']} "
+        f"points); {cfg['SEEDS']} seeds, {cfg['EPOCHS']['gcn']} epochs")
+    # 2
+    pairs = [(r["kind"], r["sparsity"], r["test_acc_mean"],
+              pick(summary, method="edgepopup", kind=r["kind"], layers=2, sparsity=r["sparsity"])["test_acc_mean"])
+             for r in summary if r["method"] == "ugts" and r["sparsity"] >= cfg["HIGH_SPARSITY"]]
+    text2 = f"UGTs beats edge-popup at high sparsity {on}"
+    if pairs:
+        gap2 = sum(u - e for _, _, u, e in pairs) / len(pairs)
+        metrics["ugts_minus_edgepopup_high"] = gap2
+        add(text2, "ugts_beats_edgepopup", gap2 > 0,
+            {f"{who} {k.upper()} s={s:g}": a for k, s, u, e in pairs for who, a in (("UGTs", u), ("edge-popup", e))},
+            "; ".join(f"{k.upper()} s={s:g}: UGTs {100 * u:.2f}% vs edge-popup {100 * e:.2f}% ({100 * (u - e):+.2f})"
+                      for k, s, u, e in pairs) + f"; mean gap {100 * gap2:+.2f} points")
+    else:
+        out.append({"text": text2, "id": "ugts_beats_edgepopup", "holds": None, "detail": "", "state": claims.NOT_EVALUATED,
+                    "reason": f"no swept sparsity is >= HIGH_SPARSITY = {cfg['HIGH_SPARSITY']}"})
+    # 3
+    lo_l, hi_l = min(cfg["DEPTHS"]), max(cfg["DEPTHS"])
+    drops = {}
+    for method in ("ugts", "dense"):
+        lo = pick(deep_chosen, method=method, layers=lo_l)["test_acc_mean"]
+        hi = pick(deep_chosen, method=method, layers=hi_l)["test_acc_mean"]
+        drops[method] = (lo, hi, lo - hi)
+        metrics[f"{method}/depth_drop"] = lo - hi
+    metrics["deep_max_layers"] = hi_l
+    add(f"UGTs degrades less with depth than trained dense (GCN {on})", "ugts_degrades_less", drops["ugts"][2] < drops["dense"][2],
+        {f"{m} {L} layers": a for m, (lo, hi, _) in drops.items() for L, a in ((lo_l, lo), (hi_l, hi))},
+        "; ".join(f"{m}: {lo_l} layers {100 * lo:.2f}% -> {hi_l} layers {100 * hi:.2f}% (drop {100 * d:.2f} points)"
+                  for m, (lo, hi, d) in drops.items()) + f"; UGTs sparsity chosen on validation per depth; "
+                                                         f"hidden {cfg['DEEP_HIDDEN']}, {cfg['DEEP_SEEDS']} seed(s)")
+    # 4
+    deep_pairs = [(L, pick(deep_chosen, method="ugts", layers=L), pick(deep_chosen, method="dense", layers=L))
+                  for L in cfg["DEPTHS"] if L >= 16 or L == hi_l]
+    add(f"Deep UGTs GCNs beat trained dense GCNs of the same depth (16 layers and more, {on})", "deep_ugts_beat_dense",
+        all(u["test_acc_mean"] > d["test_acc_mean"] for _, u, d in deep_pairs),
+        {f"{who} {L} layers": r["test_acc_mean"] for L, u, d in deep_pairs for who, r in (("UGTs", u), ("dense", d))},
+        "; ".join(f"{L} layers: UGTs (sparsity {u['sparsity']:g}) {100 * u['test_acc_mean']:.2f}% vs dense "
+                  f"{100 * d['test_acc_mean']:.2f}%" for L, u, d in deep_pairs))
+    # 5
+    for kind in [k for k in cfg["MODELS"] if k != "gcn"]:
+        ch = best_by_validation(summary, method="ugts", kind=kind)
+        dn = pick(summary, method="dense", kind=kind, layers=2)
+        metrics[f"ugts/{kind}/L2/val_best_sparsity"] = ch["sparsity"]
+        metrics[f"ugts/{kind}/L2/val_best/test_acc_mean"] = ch["test_acc_mean"]
+        add(f"An untrained sparse {kind.upper()} (UGTs) matches the trained dense {kind.upper()} {on}",
+            f"{kind}_matches_dense", ch["test_acc_mean"] - dn["test_acc_mean"] >= -cfg["MATCH_POINTS"] / 100,
+            {f"UGTs {kind.upper()}": ch["test_acc_mean"], f"dense {kind.upper()}": dn["test_acc_mean"]},
+            f"{cfg['DATASET']}: UGTs {kind.upper()} at sparsity {ch['sparsity']:g} (best validation) "
+            f"{100 * ch['test_acc_mean']:.2f} ± {100 * ch['test_acc_std']:.2f}% vs trained dense "
+            f"{100 * dn['test_acc_mean']:.2f} ± {100 * dn['test_acc_std']:.2f}%")
+    return metrics, out
 
 
 # ---------------------------------------------------------------------------

@@ -302,3 +302,34 @@ def test_summarize_runs_mean_and_std():
     res = [{"dataset": "a", "method": "set", "test_at_best_val": v} for v in (0.5, 0.7)]
     (row,) = summarize_runs(res)
     assert row["mean"] == pytest.approx(0.6) and row["std"] == pytest.approx(math.sqrt(0.02)) and row["n"] == 2
+
+
+def _claim_inputs(acc: dict, curves: dict):
+    """rows/results of one seed per (dataset, method) with the given test accuracy and validation curve."""
+    results = [{"dataset": d, "method": m, "test_at_best_val": a, "history": [{"val_acc": v} for v in curves[(d, m)]]}
+               for (d, m), a in acc.items()]
+    cfg = {"DATASETS": sorted({d for d, _ in acc}), "SEEDS": 1, "HIDDEN": [8, 8, 8], "EPSILON": 1, "EPOCHS": 3}
+    return summarize_runs(results), results, cfg
+
+
+def test_ctre_claim_states():
+    from sparsenb.ctre_experiment import ctre_claim
+    rising = [0.3, 0.5, 0.6]
+    acc = {("a", "set"): 0.60, ("a", "rigl"): 0.62, ("a", "ctre_sim"): 0.70, ("a", "ctre_seq"): 0.65}
+    rows, results, cfg = _claim_inputs(acc, {k: rising for k in acc})
+    out = ctre_claim(rows, results, cfg, {"a": 3})  # 3 classes: chance threshold 1/3 + 0.05
+    assert (out["state"], out["holds"], out["reason"]) == ("held", True, "")
+    assert out["text"] == "CTRE beats SET and RigL at extreme sparsity (MLP [8, 8, 8], ER eps = 1; a)"
+    assert out["id"] == "ctre_beats_set_rigl" and "a: CTRE_sim 70.00% vs RigL 62.00%" in out["detail"]
+    # the issue's case on 15 classes: CTRE 15 % beats SET / RigL 5 %; SET and RigL sit at chance (<= 10 %)
+    acc = {("y", "set"): 0.05, ("y", "rigl"): 0.05, ("y", "ctre_sim"): 0.15, ("y", "ctre_seq"): 0.12}
+    rows, results, cfg = _claim_inputs(acc, {k: rising for k in acc})
+    out = ctre_claim(rows, results, cfg, {"y": 15})
+    assert out["holds"] and out["state"] == "inconclusive"
+    assert out["reason"].startswith("y/SET 5.0 %, y/RigL 5.0 % at chance level (<= 10.0 % for 15 classes)")
+    # an arm whose validation accuracy never beat its first epoch
+    acc = {("a", "set"): 0.60, ("a", "rigl"): 0.62, ("a", "ctre_sim"): 0.70, ("a", "ctre_seq"): 0.65}
+    curves = {k: rising for k in acc} | {("a", "rigl"): [0.6, 0.6, 0.55]}
+    rows, results, cfg = _claim_inputs(acc, curves)
+    out = ctre_claim(rows, results, cfg, {"a": 3})
+    assert out["state"] == "inconclusive" and out["reason"].startswith("a/RigL never better than after the first epoch")

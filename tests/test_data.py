@@ -7,7 +7,6 @@ import functools
 import hashlib
 import http.server
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ import torch
 
 from sparsenb import data
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
 UNREACHABLE = "http://127.0.0.1:9/x"  # port 9 (discard) refuses connections at once
 
 
@@ -259,9 +257,9 @@ def test_full_mnist_offline_error(monkeypatch):
     assert "train-images-idx3-ubyte.gz" in str(e.value)
 
 
-@pytest.mark.skipif(not MIRROR.exists(), reason=f"no local data mirror at {MIRROR}")
-def test_mnist5k_from_mirror(monkeypatch):
-    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(MIRROR))
+@pytest.mark.requires_data("mnist5k")
+def test_mnist5k_from_mirror(monkeypatch, data_mirror):
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(data_mirror))
     d = data.load("mnist5k")
     assert d.X_train.shape == (5000, 1, 28, 28) and d.X_test.shape == (10000, 1, 28, 28)
     assert d.input_shape == (1, 28, 28) and d.num_classes == 10

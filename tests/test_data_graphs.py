@@ -3,7 +3,6 @@ nodes), the checksum policy, the restricted unpickler, GraphData validation and 
 import collections
 import os
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +13,6 @@ from sparsenb import data
 from sparsenb.data import DataError
 from sparsenb.data_graphs import PLANETOID_SHA256, PLANETOID_SUFFIXES, GraphData, load_graph, parse_planetoid
 
-MIRROR = Path(os.environ.get("SPARSENB_DATA_MIRROR", "/work/shared/data"))
 
 
 def planetoid_bytes(test_index, n_allx=3, n_train=2, feat=4, classes=3):
@@ -139,9 +137,9 @@ def test_graphdata_validation():
         GraphData(**{**ok, "y": torch.zeros(3)})
 
 
-@pytest.mark.skipif(not (MIRROR / "planetoid" / "ind.cora.x").exists(), reason="needs the data mirror")
-def test_real_cora_matches_the_published_statistics(monkeypatch):
-    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(MIRROR))
+@pytest.mark.requires_data("cora")
+def test_real_cora_matches_the_published_statistics(monkeypatch, data_mirror):
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(data_mirror))
     g = load_graph("cora")
     assert (g.num_nodes, g.num_features, g.num_classes, g.num_edges) == (2708, 1433, 7, 10556)
     assert (int(g.train_mask.sum()), int(g.val_mask.sum()), int(g.test_mask.sum())) == (140, 500, 1000)

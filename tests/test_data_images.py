@@ -1,19 +1,15 @@
-import os
-
 import pytest
 import torch
 
 from sparsenb import data
 
-needs_mirror = pytest.mark.skipif(
-    not os.environ.get("SPARSENB_DATA_MIRROR")
-    or not os.path.exists(os.path.join(os.environ["SPARSENB_DATA_MIRROR"], "cifar10-jpeg")),
-    reason="cifar10-jpeg needs SPARSENB_DATA_MIRROR (or the network)")
+needs_mirror = pytest.mark.requires_data("cifar10-jpeg")
 
 
 @needs_mirror
-def test_cifar10_jpeg_shapes_balance_and_standardisation(tmp_path, monkeypatch):
+def test_cifar10_jpeg_shapes_balance_and_standardisation(tmp_path, monkeypatch, data_mirror):
     monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(data_mirror))
     d = data.load("cifar10-jpeg")
     assert d.X_train.shape == (10000, 3, 32, 32) and d.X_test.shape == (10000, 3, 32, 32)
     assert torch.equal(torch.bincount(d.y_train), torch.full((10,), 1000))

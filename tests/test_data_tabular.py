@@ -1,11 +1,9 @@
 """Tests for sparsenb.data_tabular: scikit-feature datasets (madelon, PCMAC, BASEHOCK, Yale).
 
-Hand-computed scaling and label remapping; the real files come from the local
-mirror next to the repo (skipped when it is absent); a missing file and a bad
+Hand-computed scaling and label remapping; the real files come from the data
+mirror or cache (``requires_data``: skipped when absent); a missing file and a bad
 checksum give a clear DataError.
 """
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -14,15 +12,16 @@ from sparsenb import data, data_tabular
 from sparsenb.data_tabular import (PAPER_SCALING, SCIKIT_FEATURE, load_scikit_feature, minmax_scale, remap_labels,
                                    standardize)
 
-MIRROR = Path(__file__).resolve().parents[2] / "shared" / "data"
-needs_mirror = pytest.mark.skipif(not (MIRROR / "scikit-feature" / "madelon.mat").exists(),
-                                  reason="local data mirror not present")
+needs_mirror = pytest.mark.requires_data("madelon", "PCMAC", "BASEHOCK", "Yale")
 
 
 @pytest.fixture(autouse=True)
-def isolated_cache(tmp_path, monkeypatch):
+def isolated_cache(tmp_path, monkeypatch, data_mirror):
     monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(MIRROR))
+    if data_mirror:
+        monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(data_mirror))
+    else:
+        monkeypatch.delenv("SPARSENB_DATA_MIRROR", raising=False)
     return tmp_path
 
 

@@ -342,3 +342,21 @@ def test_published_gaps_only_for_known_sets():
     assert {g["method"] for g in gaps} == {"ROCKET", "InceptionTime", "OS-CNN"}
     assert {g["dataset"] for g in gaps} == {"GunPoint"}
     assert [round(g["gap"], 6) for g in gaps] == [-1.0, -1.0, -0.9]
+
+
+def test_published_claim_states():
+    from sparsenb.dsn_experiment import published_claim
+    rows = [{"dataset": "ucr:GunPoint", "arm": "dsn", "acc_mean": 0.99},
+            {"dataset": "ucr:BasicMotions", "arm": "dsn", "acc_mean": 1.0}]
+    out = published_claim(rows, {"ucr:GunPoint": 2, "ucr:BasicMotions": 4})
+    # GunPoint gaps -1.0 / -1.0 / -0.9 points: within 2; BasicMotions has no reference: named, not dropped
+    assert (out["state"], out["holds"]) == ("held", True)
+    assert out["text"].endswith("OS-CNN (GunPoint)") and out["id"] == "dsn_near_published"
+    assert out["detail"].endswith("not evaluated on BasicMotions (no published reference)")
+    out = published_claim(rows[1:], {"ucr:BasicMotions": 4})
+    assert (out["state"], out["holds"]) == ("not evaluated", None)
+    assert out["reason"].startswith("no published ROCKET / InceptionTime / OS-CNN accuracy for BasicMotions")
+    out = published_claim([{"dataset": "ucr:GunPoint", "arm": "dsn", "acc_mean": 0.97}], {"ucr:GunPoint": 2})
+    assert (out["state"], out["holds"]) == ("not held", False)  # -3 points from ROCKET
+    out = published_claim([{"dataset": "ucr:GunPoint", "arm": "dsn", "acc_mean": 0.5}], {"ucr:GunPoint": 2})
+    assert out["state"] == "inconclusive" and out["reason"].startswith("GunPoint/dsn 50.0 % at chance level")

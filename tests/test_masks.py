@@ -8,6 +8,7 @@
 * exact nnz per layer.
 """
 import io
+import warnings
 import math
 
 import pytest
@@ -514,3 +515,66 @@ def test_sparsify_property_exact_and_stays_sparse(sparsity, seed, distribution, 
 def test_public_api_exports():
     assert snb.sparsify is sparsify and snb.Masking is Masking
     assert snb.density_report is density_report and snb.topk_mask is topk_mask
+
+
+# ---------------------------------------------------------------- argument checks before the model is touched
+def _has_mask_buffers(model):
+    return any(name.endswith("_mask") for name, _ in model.named_buffers())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(sparsity=0.9, distribution="foo"), "unknown distribution 'foo'"),
+    (dict(sparsity="0.9"), "sparsity must be a number in \\[0, 1\\).*got '0.9' of type str"),
+    (dict(sparsity=None), "sparsity must be a number.*NoneType"),
+    (dict(sparsity=True), "sparsity must be a number"),
+    (dict(sparsity=1.0), "sparsity must be in \\[0, 1\\)"),
+    (dict(sparsity=float("nan")), "sparsity must be in \\[0, 1\\)"),
+    (dict(sparsity=0.9, dense=["nope.weight"]), "dense layers \\['nope.weight'\\]"),
+    (dict(sparsity=0.9, optimizer="sgd"), "optimizer must be a torch.optim.Optimizer"),
+    (dict(sparsity=0.9, seed="0"), "seed must be an int"),
+    (dict(sparsity=0.9, on_empty="shout"), "on_empty must be one of"),
+])
+def test_sparsify_checks_every_argument_before_touching_the_model(kwargs, message):
+    model = nn.Sequential(nn.Linear(6, 4), nn.ReLU(), nn.Linear(4, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match=message):
+        snb.sparsify(model, **kwargs)
+    assert not _has_mask_buffers(model), "a rejected call must not add mask buffers"
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def _three_to_two():
+    return nn.Sequential(nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 3), nn.ReLU(), nn.Linear(3, 2))
+
+
+def test_a_layout_that_empties_a_layer_warns_by_default_and_can_raise():
+    # uniform at 0.99: the 3 -> 2 output layer (6 weights) keeps round(0.06) = 0
+    with pytest.warns(snb.distributions.EmptyLayerWarning, match=r"keeps no weight in \['4.weight'\]"):
+        masks = snb.sparsify(_three_to_two(), 0.99, "uniform")
+    assert masks.report()["4.weight"]["nnz"] == 0
+    model = _three_to_two()
+    with pytest.raises(ValueError, match="keeps no weight"):
+        snb.sparsify(model, 0.99, "uniform", on_empty="raise")
+    assert not _has_mask_buffers(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        snb.sparsify(_three_to_two(), 0.99, "uniform", on_empty="ignore")
+        snb.sparsify(_three_to_two(), 0.9, "erk")  # ERK keeps every layer non-empty here: no warning
+    with pytest.raises(ValueError, match="keeps no weight"):
+        snb.methods.get("static", sparsity=0.99, distribution="uniform", on_empty="raise").init_masks(_three_to_two())
+    with pytest.warns(snb.distributions.EmptyLayerWarning):
+        snb.methods.get("static", sparsity=0.99, distribution="uniform").init_masks(_three_to_two())
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("rigl", dict(sparsity="high"), "sparsity must be a number"),
+    ("set", dict(sparsity=0.9, distribution="foo"), "unknown distribution 'foo'"),
+    ("set", dict(sparsity=0.9, zeta_=0.3), "method 'set' has no option 'zeta_'.*'zeta'"),
+    ("rigl", dict(sparsity=0.9, grow="random"), "grow must be 'zero' or 'init'"),
+    ("static", dict(sparsity=0.9, seed=1.5), "seed must be an int"),
+    ("static", dict(sparsity=0.9, dense=3), "dense must be parameter names"),
+    ("static", dict(sparsity=0.9, on_empty="x"), "on_empty must be one of"),
+])
+def test_methods_get_checks_every_argument(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        snb.methods.get(name, **kwargs)

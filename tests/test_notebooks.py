@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from conftest import needs_files, require_data
 from sparsenb import cli
 from sparsenb.catalog import NOTEBOOKS
+from sparsenb.claims import STATES
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -18,9 +20,20 @@ NOTEBOOK_FILES = sorted((ROOT / "notebooks").glob("*.ipynb"))
 NOTEBOOK_PARAMS = [pytest.param(p, id=p.stem, marks=pytest.mark.xdist_group(p.stem)) for p in NOTEBOOK_FILES]
 
 
+def smoke_datasets(stem: str) -> list[str]:
+    """The datasets a notebook's smoke profile loads (its DATASET / DATASETS / MLP_DATASET settings)."""
+    profile = NOTEBOOKS[stem].profiles["smoke"]
+    names = []
+    for key in ("DATASET", "DATASETS", "MLP_DATASET"):
+        value = profile.get(key)
+        names += value if isinstance(value, list) else [value] if value else []
+    return names
+
+
 @pytest.fixture(scope="module", params=NOTEBOOK_PARAMS)
 def executed(request, tmp_path_factory):
     nb = request.param
+    require_data(*needs_files(smoke_datasets(nb.stem)))
     out = tmp_path_factory.mktemp(nb.stem)
     code = cli.main(["run", str(nb), "--profile", "smoke", "--out", str(out), "--quiet"])
     assert code == 0, f"{nb.name} failed in the smoke profile (see the error above)"
@@ -36,7 +49,11 @@ def test_smoke_results_json(executed):
     for key, value in res["metrics"].items():
         if isinstance(value, float):
             assert math.isfinite(value), key
-    assert res["claims"] and all(isinstance(c["holds"], bool) for c in res["claims"])
+    assert res["claims"]
+    for c in res["claims"]:  # four states; the undecided ones carry their reason and no boolean
+        assert c["state"] in STATES and c["id"], c
+        assert c["holds"] is ({"held": True, "not held": False}.get(c["state"])), c
+        assert bool(c["reason"]) == (c["state"] in ("inconclusive", "not evaluated")), c
     figures = list((out / "figures").glob("*.png"))
     assert figures, "no figure was saved"
     assert (out / f"{nb.stem}.ipynb").exists()

@@ -13,10 +13,12 @@ def test_record_and_claim_write_results_json(tmp_path):
     snb.record("n", 3)  # module-level functions act on the active run
     snb.claim("X beats Y", True, detail="0.97 vs 0.95")
     run.claim("X beats Y", False)  # same text replaces, never duplicates
+    run.finish()
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["notebook"] == "nbx" and data["profile"] == "smoke"
     assert data["metrics"] == {"set/0.9/test_acc_mean": 0.97, "n": 3}
-    assert data["claims"] == [{"text": "X beats Y", "holds": False, "detail": ""}]
+    assert data["claims"] == [{"text": "X beats Y", "id": "X beats Y", "state": "not held", "holds": False,
+                               "reason": "", "detail": ""}]
     assert data["config_hash"] == config_hash({"A": 1, "B": [0.9]})
     assert data["env"]["torch"] and "seconds" in data
 
@@ -44,6 +46,7 @@ def test_cached_resumes_and_invalidates_on_config_change(tmp_path):
     run2 = snb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
     assert run2.cached("set/0.9/seed0", work) == {"acc": 0.5}
     assert len(calls) == 1, "a finished unit must be read back, not recomputed"
+    run2.finish()
     done = json.loads((tmp_path / "results.json").read_text())["work"]
     assert done["units"] == 1 and done["units_from_cache"] == 1
     run3 = snb.Run("nbx", "smoke", {"A": 2}, out_dir=tmp_path)

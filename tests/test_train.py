@@ -104,7 +104,7 @@ def test_checkpoint_is_atomic_and_carries_masks(tmp_path):
     train, test = _loaders()
     t = _trainer("set", epochs=2, checkpoint=tmp_path / "c.pt")
     t.fit(train, test)
-    state = torch.load(tmp_path / "c.pt", weights_only=False)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)  # sparsenb checkpoints are plain data
     assert not list(tmp_path.glob("*.tmp"))
     masks = {k: v for k, v in state["model"].items() if k.endswith("_mask")}
     assert masks and all(v.dtype == torch.bool for v in masks.values())
@@ -164,3 +164,23 @@ def test_resume_with_augmentation_is_bit_identical(tmp_path):
     resumed.fit(loader)
     for k, v in _state(full).items():
         assert torch.equal(v, _state(resumed)[k]), f"{k} differs after resume with augmentation"
+
+
+class _Payload:
+    """Unpickling this runs ``os.system``-like code: here it only creates a file, to prove it ran."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_crafted_checkpoint_is_rejected_without_running_its_code(tmp_path):
+    marker = tmp_path / "code_ran"
+    t = _trainer("set", epochs=2, checkpoint=tmp_path / "c.pt")
+    torch.save({"model": {}, "payload": _Payload(marker)}, tmp_path / "c.pt")
+    import pytest
+    with pytest.raises(ValueError, match="not loaded, to keep its code from running"):
+        t.load_checkpoint(tmp_path / "c.pt")
+    assert not marker.exists(), "unpickling the checkpoint ran its payload"

@@ -310,3 +310,39 @@ def test_best_by_validation_never_looks_at_test():
     assert best_by_validation(rows, method="ugts")["sparsity"] == 0.9  # first of the tied best
     with pytest.raises(KeyError):
         best_by_validation(rows, method="edgepopup")
+
+
+def _row(method, kind, sparsity, test, val=None, layers=2):
+    return {"method": method, "kind": kind, "layers": layers, "sparsity": sparsity, "test_acc_mean": test,
+            "test_acc_std": 0.01, "val_acc_mean": test if val is None else val}
+
+
+def _claims_cfg(**kw):
+    return dict(dict(DATASET="citeseer", MODELS=["gcn", "gat"], MATCH_POINTS=1.0, HIGH_SPARSITY=0.9, SEEDS=1,
+                     EPOCHS={"gcn": 5, "gat": 5}, DEPTHS=[2, 16], DEEP_HIDDEN=8, DEEP_SEEDS=1), **kw)
+
+
+def test_ugts_claims_name_the_graph_and_use_the_four_states():
+    from sparsenb.ugts_experiment import ugts_claims
+    summary = [_row("dense", "gcn", 0.0, 0.70), _row("ugts", "gcn", 0.5, 0.695, val=0.6), _row("ugts", "gcn", 0.9, 0.60, val=0.5),
+               _row("edgepopup", "gcn", 0.5, 0.5), _row("edgepopup", "gcn", 0.9, 0.55),
+               _row("dense", "gat", 0.0, 0.70), _row("ugts", "gat", 0.9, 0.65), _row("edgepopup", "gat", 0.9, 0.40)]
+    deep = [_row("dense", "gcn", 0.0, 0.70, layers=2), _row("ugts", "gcn", 0.5, 0.69, layers=2),
+            _row("dense", "gcn", 0.0, 0.20, layers=16), _row("ugts", "gcn", 0.5, 0.50, layers=16)]
+    numbers, out = ugts_claims(summary, deep, _claims_cfg(), num_classes=6)  # chance threshold 1/6 + 0.05 = 21.7 %
+    by = {c["id"]: c for c in out}
+    assert by["gcn_matches_dense"]["text"] == "An untrained sparse GCN (UGTs) matches the trained dense GCN on Citeseer"
+    assert by["gcn_matches_dense"]["holds"] and by["gcn_matches_dense"]["state"] == "held"  # 69.5 vs 70: -0.5 points
+    assert numbers["ugts_minus_dense_gcn"] == pytest.approx(-0.005)
+    # (0.60 - 0.55) and (0.65 - 0.40): mean +15 points
+    assert numbers["ugts_minus_edgepopup_high"] == pytest.approx(0.15) and by["ugts_beats_edgepopup"]["state"] == "held"
+    assert not by["gat_matches_dense"]["holds"] and by["gat_matches_dense"]["state"] == "not held"  # -5 points
+    # the 16-layer dense GCN sits at chance (20 % <= 21.7 %): the depth claims are inconclusive, not held
+    for cid in ("ugts_degrades_less", "deep_ugts_beat_dense"):
+        assert by[cid]["holds"] and by[cid]["state"] == "inconclusive"
+        assert "dense 16 layers 20.0 % at chance level (<= 21.7 % for 6 classes)" in by[cid]["reason"]
+    assert numbers["deep_max_layers"] == 16 and numbers["dense/depth_drop"] == pytest.approx(0.5)
+    # nothing swept at or above HIGH_SPARSITY: the edge-popup claim is recorded as not evaluated, not dropped
+    _, out = ugts_claims(summary, deep, _claims_cfg(HIGH_SPARSITY=0.99, MODELS=["gcn"]), num_classes=6)
+    c = {c["id"]: c for c in out}["ugts_beats_edgepopup"]
+    assert (c["state"], c["holds"]) == ("not evaluated", None) and "HIGH_SPARSITY = 0.99" in c["reason"]

@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..distributions import layer_nnz
+from ..distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz, ON_EMPTY
 from .. import init as sparse_init
 from .. import seeding
 from ..masks import Masking, resolve_dense
@@ -33,10 +33,31 @@ def available() -> list[str]:
 
 
 def get(name: str, **kwargs: Any) -> "Method":
-    """Instantiate the method registered as ``name`` with its options."""
+    """Instantiate the method registered as ``name`` with its options (all checked here, before any model is touched)."""
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; available: {available()}")
-    return METHODS[name](**kwargs)
+    cls = METHODS[name]
+    options = _options(cls)
+    unknown = sorted(set(kwargs) - options)
+    if unknown:
+        raise ValueError(f"method {name!r} has no option {', '.join(map(repr, unknown))}; "
+                         f"its options are {sorted(options)}")
+    return cls(**kwargs)
+
+
+def _options(cls: type) -> set[str]:
+    """The keyword options of a method class: its own ``__init__`` and those it passes on with ``**kwargs``."""
+    import inspect
+
+    names: set[str] = set()
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters
+        names |= {p for p, v in params.items() if p != "self" and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)}
+        if not any(v.kind == v.VAR_KEYWORD for v in params.values()):
+            break
+    return names
 
 
 def _then_init_weights(init_masks: Callable) -> Callable:
@@ -81,6 +102,7 @@ class Method:
         distribution: per-layer density: "uniform", "er" or "erk".
         dense: parameter names kept dense, or "first_last"/"first"/"last".
         seed: seed of the method's own random generator.
+        on_empty: a layer left with nnz 0: "warn" (default), "raise" or "ignore".
         init: weight initialisation of the masked weights once the masks exist
             (:mod:`sparsenb.init`): ``"dense"`` (default: the model's own, dense-scale init,
             untouched), ``"sparse"`` (each neuron rescaled to its kept fan-in),
@@ -96,14 +118,20 @@ class Method:
             cls.init_masks = _then_init_weights(cls.__dict__["init_masks"])
 
     def __init__(self, sparsity: float = 0.9, distribution: str = "erk",
-                 dense: Sequence[str] | str = (), seed: int = 0, init: str = "dense"):
-        if not 0.0 <= sparsity < 1.0:
-            raise ValueError(f"sparsity must be in [0, 1), got {sparsity}")
+                 dense: Sequence[str] | str = (), seed: int = 0, on_empty: str = "warn", init: str = "dense"):
         self.init = sparse_init.check_init(init)
-        self.sparsity = sparsity
-        self.distribution = distribution
+        self.sparsity = check_sparsity(sparsity)
+        self.distribution = check_distribution(distribution)
+        if not (dense is None or isinstance(dense, str)
+                or (isinstance(dense, (list, tuple)) and all(isinstance(d, str) for d in dense))):
+            raise ValueError(f"dense must be parameter names or 'first_last'/'first'/'last', got {dense!r}")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ValueError(f"seed must be an int, got {seed!r}")
+        if on_empty not in ON_EMPTY:
+            raise ValueError(f"on_empty must be one of {ON_EMPTY}; got {on_empty!r}")
         self.dense = dense
         self.seed = seed
+        self.on_empty = on_empty
         self.generator = seeding.generator(seed, "method")
         self.total_steps = self.steps_per_epoch = self.epochs = 0
         self.events: list[dict] = []  # one row per mask change: step, layer, grown, dropped
@@ -117,6 +145,7 @@ class Method:
         masks = Masking(model)
         dense = resolve_dense(masks, self.dense)
         nnz = layer_nnz(masks.shapes(), 1.0 - self.sparsity, self.distribution, dense)
+        check_empty_layers(nnz, self.on_empty)
         masks.set_random(nnz, generator=self.generator)
         return masks
 

@@ -77,6 +77,8 @@ class RigL(Method):
         super().__init__(**kwargs)
         if delta_t < 1 or not 0 <= alpha < 1 or not 0 < t_end <= 1:
             raise ValueError(f"need delta_t >= 1, 0 <= alpha < 1, 0 < t_end <= 1; got {delta_t}, {alpha}, {t_end}")
+        if grow not in ("zero", "init"):
+            raise ValueError(f"grow must be 'zero' or 'init', got {grow!r}")
         self.delta_t, self.alpha, self.t_end, self.grow = delta_t, alpha, t_end, grow
 
     @property

@@ -75,6 +75,8 @@ class SET(Method):
         super().__init__(**kwargs)
         if not 0.0 <= zeta < 1.0:
             raise ValueError(f"zeta must be in [0, 1), got {zeta}")
+        if grow not in ("zero", "init"):
+            raise ValueError(f"grow must be 'zero' or 'init', got {grow!r}")
         self.zeta, self.grow = zeta, grow
 
     def on_epoch_end(self, epoch: int, masks: Masking | None) -> None:

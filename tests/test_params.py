@@ -1,0 +1,79 @@
+"""Parameters checked before work starts: the parameters-cell reader and the one shared validator."""
+import pytest
+
+import sparsenb as snb
+from sparsenb import params as P
+
+CELL = '''PROFILE: str = "cpu"        # smoke | cpu | paper
+SPARSITIES: list = None     # e.g. [0.9, 0.95] (None: profile value)
+EPOCHS: int = None          # training epochs (None: profile value)
+LR: float = None            # learning rate
+DEVICE: str = "auto"        # device of the check: auto | cpu | cuda | mps
+PROGRESS: bool = True       # progress bars
+OUT_DIR: str = None         # results folder
+'''
+
+
+def test_parse_reads_names_types_defaults_and_choices():
+    spec = P.parse_parameters(CELL)
+    assert list(spec) == ["PROFILE", "SPARSITIES", "EPOCHS", "LR", "DEVICE", "PROGRESS", "OUT_DIR"]
+    assert spec["EPOCHS"].types == (int,) and spec["EPOCHS"].default is None
+    assert spec["PROFILE"].choices == ("smoke", "cpu", "paper") and spec["PROFILE"].default == "cpu"
+    assert spec["DEVICE"].choices == ("auto", "cpu", "cuda", "mps")  # text before the colon is not a choice
+    assert spec["SPARSITIES"].choices == () and spec["PROGRESS"].types == (bool,)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"EPOCH": 5}, "unknown parameter EPOCH; did you mean EPOCHS?"),
+    ({"EPOCHS": "abc"}, "EPOCHS must be an int"),
+    ({"EPOCHS": 2.5}, "EPOCHS must be an int"),
+    ({"EPOCHS": True}, "EPOCHS must be an int"),
+    ({"SPARSITIES": 0.9}, "SPARSITIES must be a list in brackets"),
+    ({"PROFILE": "gpu"}, "PROFILE must be one of smoke | cpu | paper; got 'gpu'; did you mean 'cpu'?"),
+    ({"DEVICE": None}, "DEVICE cannot be None"),
+    ({"PROGRESS": 1}, "PROGRESS must be a bool"),
+])
+def test_bad_values_give_one_line_that_names_the_fix(values, message):
+    with pytest.raises(P.ParameterError) as e:
+        P.check(P.parse_parameters(CELL), values)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_good_values_pass():
+    P.check(P.parse_parameters(CELL), {"EPOCHS": 5, "LR": 1, "SPARSITIES": (0.9,), "DEVICE": "cuda:1", "OUT_DIR": None})
+
+
+def test_catalog_profiles_add_types_and_list_element_kinds():
+    spec = P.notebook_spec("07_ctre")  # EPOCHS: an int in one profile, a dict per dataset in another
+    P.check(spec, {"EPOCHS": 3}, profile="smoke")
+    P.check(spec, {"EPOCHS": {"madelon": 3}}, profile="smoke")
+    with pytest.raises(P.ParameterError, match="list of numbers"):
+        P.check(P.notebook_spec("01_set_rigl"), {"SPARSITIES": ["a"]}, profile="cpu")
+    with pytest.raises(P.ParameterError, match="one of smoke \\| cpu \\| scale \\| paper"):
+        P.check(P.notebook_spec("06_truly_sparse"), {"PROFILE": "huge"})
+
+
+def test_resolve_validates_overrides_the_same_way():
+    """The settings cell of every notebook calls resolve: papermill/Jupyter users get the same check."""
+    with pytest.raises(P.ParameterError, match="EPOCHS must be an int .*cpu profile's: 30.*got 'abc'"):
+        snb.catalog.resolve("01_set_rigl", "cpu", {"EPOCHS": "abc"})
+    with pytest.raises(P.ParameterError, match="SPARSITIES must be a list"):
+        snb.catalog.resolve("01_set_rigl", "cpu", {"SPARSITIES": 0.9})
+    with pytest.raises(ValueError, match="did you mean EPOCHS"):
+        snb.catalog.resolve("01_set_rigl", "cpu", {"EPOCH": 5})
+    assert snb.catalog.resolve("01_set_rigl", "cpu", {"EPOCHS": 5}).EPOCHS == 5
+
+
+@pytest.mark.parametrize("stem", sorted(snb.catalog.NOTEBOOKS))
+def test_every_profile_passes_its_own_check(stem):
+    spec = P.notebook_spec(stem)
+    for profile, values in snb.catalog.NOTEBOOKS[stem].profiles.items():
+        P.check(spec, {"PROFILE": profile, **values}, where=stem, profile=profile)
+
+
+def test_papermill_users_can_check_names_before_executing():
+    from pathlib import Path
+    nb = Path(__file__).resolve().parents[1] / "notebooks" / "01_set_rigl.ipynb"
+    with pytest.raises(P.ParameterError, match="unknown parameter EPOCH of 01_set_rigl; did you mean EPOCHS"):
+        snb.params.check_notebook(nb, {"EPOCH": 5})
+    snb.params.check_notebook(nb, {"EPOCHS": 5, "PROFILE": "smoke", "THREADS": 2})
