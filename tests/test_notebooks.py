@@ -120,6 +120,8 @@ def _tiny_mirror(root: Path) -> Path:
 @pytest.mark.parametrize("stem", [pytest.param(s, marks=pytest.mark.xdist_group(s)) for s in ALTERNATES])
 def test_smoke_on_a_second_dataset_of_the_family(stem, tmp_path, monkeypatch):
     params = ALTERNATES[stem]
+    names = [n for v in params.values() if isinstance(v, (str, list)) for n in ([v] if isinstance(v, str) else v)]
+    require_data(*needs_files(names))  # mnist5k's test images come from the mirror or the cache
     if stem == "07_ctre":
         monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(_tiny_mirror(tmp_path / "mirror")))
         monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
