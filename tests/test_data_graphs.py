@@ -149,12 +149,13 @@ def test_real_cora_matches_the_published_statistics(monkeypatch, data_mirror):
     assert g.train_mask[:140].all() and g.val_mask[140:640].all()
 
 
-@pytest.mark.skipif(not (MIRROR / "planetoid" / "ind.cora.x").exists(), reason="needs the data mirror")
-def test_any_planetoid_member_by_name_from_a_mirror(tmp_path, monkeypatch, capsys):
+@pytest.mark.requires_data("cora")
+def test_any_planetoid_member_by_name_from_a_mirror(tmp_path, monkeypatch, capsys, data_mirror):
     import shutil
     (tmp_path / "mirror" / "planetoid").mkdir(parents=True)
     for suffix in PLANETOID_SUFFIXES:  # Cora's files under another member name, not pinned here
-        shutil.copyfile(MIRROR / "planetoid" / f"ind.cora.{suffix}", tmp_path / "mirror" / "planetoid" / f"ind.coracopy.{suffix}")
+        shutil.copyfile(data_mirror / "planetoid" / f"ind.cora.{suffix}",
+                        tmp_path / "mirror" / "planetoid" / f"ind.coracopy.{suffix}")
     monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(tmp_path / "mirror"))
     monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
     g = data.load("planetoid:coracopy")
