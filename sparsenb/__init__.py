@@ -9,7 +9,7 @@ The public entry points::
     trainer = snb.Trainer(model, method, optimizer, epochs=10)
     trainer.fit(train_loader, test_loader)
 """
-from . import catalog, claims, criteria, data, distributions, methods, metrics, models, params, plots, pruning
+from . import catalog, claims, criteria, data, distributions, init, methods, metrics, models, params, plots, pruning
 from .experiment import summarize, train_run
 from .masks import Masking, density_report, sparsify, topk_mask
 from .notebook import compare_table, show_source
@@ -22,6 +22,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Masking", "sparsify", "density_report", "topk_mask", "Trainer", "pick_device", "set_seed",
     "make_optimizer", "make_scheduler", "Run", "record", "claim", "train_run", "summarize",
-    "show_source", "compare_table", "catalog", "claims", "criteria", "data", "distributions", "methods",
+    "show_source", "compare_table", "catalog", "claims", "criteria", "data", "distributions", "init", "methods",
     "metrics", "models", "params", "plots", "pruning", "TrulySparseLinear", "__version__",
 ]

@@ -72,8 +72,10 @@ def _edst_vs_dense(m: dict, p: str) -> str:
         m.get(p + "edst_ensemble/train_flops", float("nan")), m.get("seeds"))
 
 
+# INIT: the dense-scale init of the papers' code (Keras/TensorFlow glorot_uniform, zero bias);
+# SPARSE_INITS: weight-init arms of every sparse method (sparsenb.init): "dense" = the papers' init as is
 _SET_RIGL_COMMON = dict(MODEL="lenet300", DISTRIBUTION="erk", OPTIMIZER="sgd", MOMENTUM=0.9,
-                        WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75)
+                        WEIGHT_DECAY=5e-4, ZETA=0.3, DELTA_T=100, ALPHA=0.3, T_END=0.75, INIT="glorot")
 
 _ALACPD_COMMON = dict(WINDOW=6, HORIZON=4, HIGHWAY=6, UNITS=20, SKIPS=[3, 5, 7], LR=1e-3, WARMUP_FRACTION=0.1,
                       WARMUP_MIN=10, MARGIN=5, ON_PAR_F1=0.05, THREADS=1)
@@ -90,11 +92,11 @@ NOTEBOOKS: dict[str, Notebook] = {
         claim="Dynamic sparse training (SET, RigL) beats a static random mask and stays close to dense",
         profiles={
             "smoke": dict(_SET_RIGL_COMMON, DATASET="digits", SPARSITIES=[0.9], SEEDS=1, EPOCHS=6,
-                          BATCH_SIZE=64, LR=0.1, SCHEDULE="cosine", DELTA_T=5),
+                          BATCH_SIZE=64, LR=0.1, SCHEDULE="cosine", DELTA_T=5, SPARSE_INITS=["dense", "sparse"]),
             "cpu": dict(_SET_RIGL_COMMON, DATASET="mnist5k", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
-                        EPOCHS=30, BATCH_SIZE=100, LR=0.05, SCHEDULE="cosine"),
+                        EPOCHS=30, BATCH_SIZE=100, LR=0.05, SCHEDULE="cosine", SPARSE_INITS=["dense", "sparse"]),
             "paper": dict(_SET_RIGL_COMMON, DATASET="mnist", SPARSITIES=[0.9, 0.95, 0.98], SEEDS=3,
-                          EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step"),
+                          EPOCHS=100, BATCH_SIZE=100, LR=0.1, SCHEDULE="step", SPARSE_INITS=["dense"]),
         },
         minutes={"smoke": 0.3, "paper": 60},
         gallery=[
@@ -108,6 +110,11 @@ NOTEBOOKS: dict[str, Notebook] = {
                        lambda m: f"{_acc(m, 'set/0.9')} / {_acc(m, 'rigl/0.9')} vs {_acc(m, 'dense/0.0')}",
                        "98.39 % vs 98.69 % (SET vs dense)",
                        claim_id="sparse_near_dense_at_min_sparsity"),
+            GalleryRow("SET / RigL at 90% vs dense, sparsity-aware init",
+                       "Sparse (best of SET, RigL) within 0.5 points of dense at 90% sparsity (sparsity-aware init 'sparse')",
+                       lambda m: f"{_acc(m, 'set+sparse_init/0.9')} / {_acc(m, 'rigl+sparse_init/0.9')} vs {_acc(m, 'dense/0.0')}",
+                       "98.39 % vs 98.69 % (SET vs dense; dense-scale init)",
+                       claim_id="sparse_near_dense_at_min_sparsity+sparse_init"),
         ],
     ),
     "02_pruning_at_init": Notebook(
@@ -287,7 +294,8 @@ NOTEBOOKS: dict[str, Notebook] = {
                           CROSS_WIDTHS=[64, 128], CROSS_DENSITIES=[0.5, 0.1], CROSS_ROUNDS=1, CROSS_STEPS=1,
                           SCALE_WIDTHS=[256, 512, 1024], SCALE_EPSILON=4, DENSE_CAP=512, SCALE_STEPS=1, SCALE_ROUNDS=1,
                           HIDDEN=[128, 128], EPSILON=4, SEEDS=1, EPOCHS=4, HIDDEN_ACT=[128, 128, 128],
-                          ACT_EPSILON=4, ACT_INIT="he_sparse", DROPOUT=0.3, ALPHA=0.6, PRUNE_START=0, PRUNE_EVERY=1,
+                          ACT_EPSILON=4, ACT_INITS=["he_uniform", "sparse_he"], DROPOUT=0.3, ALPHA=0.6, PRUNE_START=0,
+                          PRUNE_EVERY=1,
                           PRUNE_PERCENTILE=20.0, ZETA=0.3, BATCH_SIZE=64, LR=0.1, MOMENTUM=0.9, WEIGHT_DECAY=2e-4,
                           SCHEDULE="cosine", BIG_HIDDEN=[2000, 2000], BIG_EPSILON=1, BIG_EPOCHS=1, BIG_LR=0.05,
                           BIG_INIT="he_sparse", THREADS=1),
@@ -297,7 +305,8 @@ NOTEBOOKS: dict[str, Notebook] = {
                         SCALE_WIDTHS=[1000, 2000, 4000, 8000, 16000, 32000, 64000], SCALE_EPSILON=10, DENSE_CAP=8000,
                         SCALE_STEPS=2, SCALE_ROUNDS=3,
                         HIDDEN=[1000, 1000], EPSILON=8, SEEDS=3, EPOCHS=20, HIDDEN_ACT=[1000, 1000, 1000],
-                        ACT_EPSILON=8, ACT_INIT="he_sparse", DROPOUT=0.3, ALPHA=0.6, PRUNE_START=4, PRUNE_EVERY=3,
+                        ACT_EPSILON=8, ACT_INITS=["he_uniform", "sparse_he"], DROPOUT=0.3, ALPHA=0.6, PRUNE_START=4,
+                        PRUNE_EVERY=3,
                         PRUNE_PERCENTILE=20.0, ZETA=0.3, BATCH_SIZE=128, LR=0.05, MOMENTUM=0.9, WEIGHT_DECAY=2e-4,
                         SCHEDULE="cosine", BIG_HIDDEN=[20000, 20000], BIG_EPSILON=1, BIG_EPOCHS=1, BIG_LR=0.05,
                         BIG_INIT="he_sparse", THREADS=1),
@@ -314,7 +323,7 @@ NOTEBOOKS: dict[str, Notebook] = {
                           SCALE_WIDTHS=[1000, 4000, 16000, 64000, 256000], SCALE_EPSILON=20, DENSE_CAP=16000,
                           SCALE_STEPS=5, SCALE_ROUNDS=5,
                           HIDDEN=[1000, 1000, 1000], EPSILON=20, SEEDS=3, EPOCHS=500, HIDDEN_ACT=[1000, 1000, 1000],
-                          ACT_EPSILON=20, ACT_INIT="he_uniform", DROPOUT=0.3, ALPHA=0.6, PRUNE_START=200,
+                          ACT_EPSILON=20, ACT_INITS=["he_uniform"], DROPOUT=0.3, ALPHA=0.6, PRUNE_START=200,
                           PRUNE_EVERY=10, PRUNE_PERCENTILE=20.0, ZETA=0.3, BATCH_SIZE=128, LR=0.01, MOMENTUM=0.9,
                           WEIGHT_DECAY=2e-4, SCHEDULE="constant", BIG_HIDDEN=[500000, 500000], BIG_EPSILON=1,
                           BIG_EPOCHS=20, BIG_LR=0.01, BIG_INIT="he_sparse", THREADS=0),
@@ -337,6 +346,19 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"neurons removed, {_acc(m, 'pruned')} vs {_acc(m, 'allrelu')}"),
                        "large neuron reductions with similar accuracy",
                        claim_id="pruning"),
+            GalleryRow("All-ReLU vs ReLU, sparsity-aware init (He by kept fan-in)",
+                       "All-ReLU improves accuracy over ReLU (sparsity-aware init 'sparse_he')",
+                       lambda m: f"All-ReLU {_acc(m, 'allrelu+sparse_he_init')} vs ReLU {_acc(m, 'relu+sparse_he_init')}",
+                       "All-ReLU better on most data sets (dense-scale He init)",
+                       claim_id="activation+sparse_he_init"),
+            GalleryRow("Importance pruning, sparsity-aware init (He by kept fan-in)",
+                       "Importance pruning removes a large fraction of neurons with little accuracy loss "
+                       "(sparsity-aware init 'sparse_he')",
+                       lambda m: (f"{100 * m.get('pruning+sparse_he_init/neurons_removed_frac_mean', float('nan')):.0f} % "
+                                  f"of hidden neurons removed, {_acc(m, 'pruned+sparse_he_init')} vs "
+                                  f"{_acc(m, 'allrelu+sparse_he_init')}"),
+                       "large neuron reductions with similar accuracy (dense-scale He init)",
+                       claim_id="pruning+sparse_he_init"),
         ],
     ),
     "09_sup_tickets": Notebook(
@@ -613,19 +635,19 @@ NOTEBOOKS: dict[str, Notebook] = {
                           HIDDEN=[32, 32, 32], EPSILON=1, ZETA=0.2, EPOCHS=4, SEEDS=1, BATCH_SIZE=100, LR=0.05,
                           MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant", VAL_FRACTION=0.1, PATIENCE=2,
                           GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0, SCALING="paper",
-                          INIT="glorot", THREADS=1),
+                          INIT="glorot", SPARSE_INITS=["dense", "sparse"], THREADS=1),
             "cpu": dict(DATASETS=["madelon", "Yale"],
                         METHODS=["dense", "set", "rigl", "ctre_sim", "ctre_seq"],
                         HIDDEN=[1000, 1000, 1000], EPSILON=1, ZETA=0.2, EPOCHS={"madelon": 40, "Yale": 150},
                         SEEDS=3, BATCH_SIZE=100, LR=0.01, MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant",
                         VAL_FRACTION=0.1, PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=2000,
-                        RIGL_T_END=1.0, SCALING="paper", INIT="glorot", THREADS=1),
+                        RIGL_T_END=1.0, SCALING="paper", INIT="glorot", SPARSE_INITS=["dense", "sparse"], THREADS=1),
             "paper": dict(DATASETS=["madelon", "PCMAC", "BASEHOCK", "Yale", "mnist"],
                           METHODS=["dense", "set", "rigl", "ctre_sim", "ctre_seq"],
                           HIDDEN=[1000, 1000, 1000], EPSILON=1, ZETA=0.2, EPOCHS=500, SEEDS=5, BATCH_SIZE=100,
                           LR=0.01, MOMENTUM=0.9, WEIGHT_DECAY=1e-4, SCHEDULE="constant", VAL_FRACTION=0.1,
                           PATIENCE=40, GROW_INIT="he_uniform", SIM_BATCH_SIZE=1000, RIGL_T_END=1.0,
-                          SCALING="paper", INIT="glorot", THREADS=0),
+                          SCALING="paper", INIT="glorot", SPARSE_INITS=["dense"], THREADS=0),
         },
         minutes={"smoke": 0.3, "paper": 1500},
         gallery=[
@@ -636,6 +658,14 @@ NOTEBOOKS: dict[str, Notebook] = {
                                   f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
                        "CTRE best on most data sets at eps = 1 (paper's tables; numbers not retrieved here)",
                        claim_id="ctre_beats_set_rigl"),
+            GalleryRow("CTRE vs SET / RigL, sparsity-aware init (Glorot rescaled to the kept fan-in)",
+                       "CTRE beats SET and RigL at extreme sparsity (sparsity-aware init 'sparse')",
+                       lambda m: (f"better CTRE variant beats the better of SET/RigL on "
+                                  f"{m.get('claim/sparse+sparse_init/wins', '—')} of "
+                                  f"{m.get('claim/sparse+sparse_init/datasets', '—')} datasets (mean margin "
+                                  f"{100 * m.get('claim/sparse+sparse_init/mean_margin', float('nan')):+.2f} points)"),
+                       "CTRE best on most data sets at eps = 1 (dense-scale Glorot init)",
+                       claim_id="ctre_beats_set_rigl+sparse_init"),
         ],
     ),
     "13_alacpd": Notebook(

@@ -21,9 +21,12 @@ module runs experiments with them:
 Config keys read (``cfg`` is a dict, e.g. a resolved :mod:`sparsenb.catalog` profile):
 ``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS``, ``BATCH_SIZE``, ``LR``,
 ``MOMENTUM``, ``WEIGHT_DECAY``, ``OPTIMIZER`` ("sgd"), ``SCHEDULE`` ("constant"),
-``ACTIVATION`` ("relu" | "allrelu"), ``ALPHA`` (0.6), ``DROPOUT`` (0), ``INIT`` ("linear" | "he_uniform" | "he_sparse": He-uniform
-rescaled to the mean sparse fan-in ``nnz / n_out``, so that very sparse wide layers do not start
-with vanishing activations; regrown SET weights still use the layer's own ``init_bound``),
+``ACTIVATION`` ("relu" | "allrelu"), ``ALPHA`` (0.6), ``DROPOUT`` (0), ``INIT`` (a
+:class:`~sparsenb.layers.truly_sparse.TrulySparseLinear` init: "linear", "he_uniform" (the authors' code:
+dense fan-in), "sparse_he" / "sparse_glorot" (each neuron's kept fan-in, initial and regrown weights,
+:mod:`sparsenb.init`), or "he_sparse": He-uniform rescaled to the layer's *mean* sparse fan-in
+``nnz / n_out`` for the initial weights only, regrown ones at the dense ``init_bound``; kept for the
+committed ``scale`` record of notebook 06),
 ``TEST_BATCH_SIZE`` (1000),
 ``EVOLVE_LAST`` (False: the authors' code keeps the output layer's topology),
 ``PRUNE`` (False), ``PRUNE_START``, ``PRUNE_EVERY``, ``PRUNE_PERCENTILE`` (20), ``PRUNE_REMOVE``
@@ -133,7 +136,7 @@ def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence
     shrinks, so regrowth can only land on remaining neurons). New values ``U(-init_bound, init_bound)``,
     optimizer state 0. Returns the number of connections grown.
     """
-    from .layers.truly_sparse import _uniform, sample_positions
+    from .layers.truly_sparse import sample_positions
 
     grown = 0
     hidden = len(model.layers) - 1
@@ -160,7 +163,10 @@ def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence
         order = torch.argsort(all_lin)
         n_old = layer.nnz
         _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
-        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
+        n_in = layer.in_features
+        fresh = layer.fresh_values(new_lin // n_in, new_lin % n_in, all_lin // n_in, all_lin % n_in, generator,
+                                   layer.values.detach())
+        vals = torch.cat([layer.values.detach(), fresh])
         layer.set_structure(all_lin[order], vals[order])
         grown += k
     return grown
