@@ -20,7 +20,7 @@ import importlib
 from typing import Any
 
 from . import core, data, layers, methods, models, train
-from .core import criteria, distributions, masks, pruning, seeding
+from .core import criteria, distributions, init, masks, pruning, seeding
 from .core.masks import Masking, density_report, sparsify, topk_mask
 from .layers import TrulySparseLinear
 from .train import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
@@ -29,8 +29,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Masking", "sparsify", "density_report", "topk_mask", "Trainer", "pick_device", "set_seed",
-    "make_optimizer", "make_scheduler", "core", "criteria", "data", "distributions", "layers", "methods",
-    "models", "pruning", "train", "TrulySparseLinear", "__version__",
+    "make_optimizer", "make_scheduler", "core", "criteria", "data", "distributions", "init", "layers",
+    "methods", "models", "pruning", "train", "TrulySparseLinear", "__version__",
 ]  # also attributes: snb.masks, snb.seeding (modules of sparsenb.core); snb.nb, snb.experiments (loaded on use)
 
 _LAZY = ("nb", "experiments")  # subpackages that need the optional extras (plots, notebooks, graphs ...)

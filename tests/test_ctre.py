@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from sparsenb import methods
 from sparsenb.experiments.ctre import (claim_beats_baselines, epochs_for, epsilon_sparsity, init_weights_, load_dataset,
-                                      signal_scales, split_validation, summarize_runs)
+                                      split_validation, summarize_runs)
 from sparsenb.data import TensorData
 from sparsenb.core.distributions import layer_nnz
 from sparsenb.core.masks import Masking
@@ -265,24 +265,6 @@ def test_glorot_init_bounds_and_zero_bias():
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     with pytest.raises(ValueError, match="unknown INIT 'he'"):
         init_weights_(model, "he")
-
-
-def test_signal_scales_hand_computed():
-    model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.tensor([[1.0, 0.0], [0.0, -1.0]]))
-        model[0].bias.zero_()
-        model[2].weight.copy_(torch.tensor([[2.0, 0.0]]))
-        model[2].bias.zero_()
-    X = torch.tensor([[1.0, 1.0], [3.0, -1.0]])
-    # hidden = relu([[1, -1], [3, 1]]) = [[1, 0], [3, 1]]; logits = 2 * hidden[:, 0] = [2, 6]
-    out = signal_scales(model, X)
-    assert list(out) == ["input", "hidden 1", "logits"]
-    assert out["input"] == pytest.approx(float(X.std()))
-    assert out["hidden 1"] == pytest.approx(float(torch.tensor([1.0, 0.0, 3.0, 1.0]).std()))
-    assert out["logits"] == pytest.approx(float(torch.tensor([2.0, 6.0]).std()))
-    with pytest.raises(ValueError, match="nn.Sequential"):
-        signal_scales(nn.Linear(2, 2), X)
 
 
 def test_load_dataset_rejects_an_unknown_scaling():

@@ -107,8 +107,10 @@ def test_citeseer_and_pubmed_have_pinned_checksums_and_fail_clearly_offline(tmp_
     assert str(tmp_path / "mirror") in str(err.value)
     with pytest.raises(ValueError, match="lack the suffixes"):
         load_graph("citeseer", checksums={"x": "0" * 64})
+    with pytest.raises(DataError, match="Planetoid member 'no-such-graph'(.|\n)*Pinned here"):
+        load_graph("no-such-graph")  # any member name is tried; offline and in no mirror it fails clearly
     with pytest.raises(ValueError, match="unknown graph dataset"):
-        load_graph("no-such-graph")
+        load_graph("a/b")
 
 
 def _no_network(url, tmp, label):
@@ -145,3 +147,20 @@ def test_real_cora_matches_the_published_statistics(monkeypatch, data_mirror):
     assert torch.allclose(g.x.sum(1), torch.ones(2708))
     # train nodes are 0..139, validation 140..639 (the Planetoid split)
     assert g.train_mask[:140].all() and g.val_mask[140:640].all()
+
+
+@pytest.mark.requires_data("cora")
+def test_any_planetoid_member_by_name_from_a_mirror(tmp_path, monkeypatch, capsys, data_mirror):
+    import shutil
+    (tmp_path / "mirror" / "planetoid").mkdir(parents=True)
+    for suffix in PLANETOID_SUFFIXES:  # Cora's files under another member name, not pinned here
+        shutil.copyfile(data_mirror / "planetoid" / f"ind.cora.{suffix}",
+                        tmp_path / "mirror" / "planetoid" / f"ind.coracopy.{suffix}")
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(tmp_path / "mirror"))
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
+    g = data.load("planetoid:coracopy")
+    assert g.num_nodes == 2708 and g.num_classes == 7
+    assert PLANETOID_SHA256["cora"]["x"] in g.source and "no pinned checksum" in capsys.readouterr().out
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.01)
+    with pytest.raises(data.DataError, match="Planetoid member 'nosuchgraph'(.|\n)*Pinned here: citeseer, cora, pubmed"):
+        data.load("planetoid:nosuchgraph")

@@ -85,8 +85,10 @@ def test_registered_with_descriptions():
         assert name in names and names[name]
 
 
-def test_unknown_name_is_a_clear_error():
-    with pytest.raises(ValueError, match="choose one of"):
+def test_unknown_name_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path))
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.01)
+    with pytest.raises(data.DataError, match=r"'madelonn'(.|\n)*pinned here: \['BASEHOCK', 'PCMAC', 'Yale', 'madelon'\]"):
         load_scikit_feature("madelonn")
 
 
@@ -137,3 +139,68 @@ def test_bad_checksum_in_mirror_is_refused(monkeypatch, tmp_path):
     with pytest.raises(data.DataError, match="bad sha256"):
         load_scikit_feature("Yale")
     assert SCIKIT_FEATURE["Yale"][0].startswith("cccd29ab")
+
+
+def _write_mat(path, n=60, d=7, classes=3, seed=0):
+    import scipy.io
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d))
+    Y = (np.arange(n) % classes + 1).reshape(-1, 1)
+    scipy.io.savemat(path, {"X": X, "Y": Y})
+    return X, Y
+
+
+def test_any_scikit_feature_name_loads_from_the_mirror_and_checks_its_sha256sums(tmp_path, monkeypatch):
+    import hashlib
+    mirror = tmp_path / "mirror"
+    (mirror / "scikit-feature").mkdir(parents=True)
+    _write_mat(mirror / "scikit-feature" / "tinyset.mat")
+    digest = hashlib.sha256((mirror / "scikit-feature" / "tinyset.mat").read_bytes()).hexdigest()
+    (mirror / "SHA256SUMS").write_text(f"{digest}  ./scikit-feature/tinyset.mat\n")
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
+    d = data.load("scikit-feature:tinyset")
+    assert d.name == "scikit-feature:tinyset" and d.X_train.shape == (48, 7) and d.num_classes == 3
+    assert d.sha256 == digest and "sha256 " + digest in d.source
+    # a wrong entry in SHA256SUMS is caught
+    (tmp_path / "cache" / "scikit-feature" / "tinyset.mat").unlink()
+    (mirror / "SHA256SUMS").write_text("0" * 64 + "  ./scikit-feature/tinyset.mat\n")
+    with pytest.raises(data.DataError, match="sha256"):
+        data.load("scikit-feature:tinyset")
+
+
+def test_unlisted_scikit_feature_file_prints_its_sha256_and_unknown_names_fail_clearly(tmp_path, monkeypatch, capsys):
+    mirror = tmp_path / "mirror"
+    (mirror / "scikit-feature").mkdir(parents=True)
+    _write_mat(mirror / "scikit-feature" / "other.mat")
+    monkeypatch.setenv("SPARSENB_DATA_MIRROR", str(mirror))
+    monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
+    d = data.load("scikit-feature:other")
+    assert len(d.sha256) == 64 and d.sha256 in capsys.readouterr().out
+    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.01)
+    with pytest.raises(data.DataError, match="could not obtain scikit-feature/nosuchset.mat"):
+        data.load("scikit-feature:nosuchset")
+    with pytest.raises(ValueError, match="without extension"):
+        data.load("scikit-feature:lung.mat")
+
+
+def test_user_file_by_path_mat_and_npz(tmp_path, capsys):
+    X, Y = _write_mat(tmp_path / "mine.mat", n=40, d=5, classes=2)
+    d = data.load(f"file:{tmp_path / 'mine.mat'}")
+    import hashlib
+    digest = hashlib.sha256((tmp_path / "mine.mat").read_bytes()).hexdigest()
+    assert d.sha256 == digest and digest in capsys.readouterr().out
+    assert d.name == f"file:{tmp_path / 'mine.mat'}" and d.X_train.shape == (32, 5) and d.num_classes == 2
+    np.savez(tmp_path / "mine.npz", X_train=np.ones((6, 2, 3)), y_train=np.array([5, 7, 5, 7, 5, 7]),
+             X_test=np.zeros((2, 2, 3)), y_test=np.array([7, 5]))
+    e = data.load(f"file:{tmp_path / 'mine.npz'}")
+    assert e.input_shape == (2, 3) and e.y_train.tolist() == [0, 1, 0, 1, 0, 1] and e.y_test.tolist() == [1, 0]
+    with pytest.raises(data.DataError, match="no such file"):
+        data.load(f"file:{tmp_path / 'missing.mat'}")
+    (tmp_path / "x.csv").write_text("1,2\n")
+    with pytest.raises(ValueError, match="unsupported kind '.csv'"):
+        data.load(f"file:{tmp_path / 'x.csv'}")
+    import scipy.io
+    scipy.io.savemat(tmp_path / "bad.mat", {"A": np.ones((2, 2))})
+    with pytest.raises(ValueError, match="needs the keys 'X'"):
+        data.load(f"file:{tmp_path / 'bad.mat'}")

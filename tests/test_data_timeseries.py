@@ -67,11 +67,26 @@ def test_encode_labels_numeric_then_string_order():
         encode_labels(np.array(["a", "b"]), np.array(["c"]))
 
 
-def test_unequal_length_set_gives_a_clear_error():
+def test_unequal_length_multivariate_set_is_zero_padded_at_the_end():
     if "JapaneseVowels" not in BUNDLED:
         pytest.skip("JapaneseVowels is not bundled with this sktime")
-    with pytest.raises(ValueError, match="unequal lengths"):
-        data.load("ucr:JapaneseVowels")
+    d = data.load("ucr:JapaneseVowels")  # 12 channels, 7..29 steps per series
+    assert d.X_train.shape == (270, 12, 29) and d.X_test.shape == (370, 12, 29)
+    assert "zero-padded at the end" in d.source and d.num_classes == 9
+    # the first training series is shorter than 29: its tail is exactly 0, its observed part z-normalised
+    from sktime.datasets import load_UCR_UEA_dataset
+    raw, _ = load_UCR_UEA_dataset("JapaneseVowels", split="train", return_type="nested_univ")
+    n = len(raw.iloc[0, 0])
+    assert n < 29 and bool((d.X_train[0, :, n:] == 0).all())
+    x = np.stack([np.asarray(raw.iloc[0, c], dtype=np.float64) for c in range(12)])
+    expected = (x - x.mean(1, keepdims=True)) / x.std(1, keepdims=True)
+    np.testing.assert_allclose(d.X_train[0, :, :n].numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_pad_series_hand_computed():
+    from sparsenb.data.timeseries import pad_series
+    out = pad_series([np.array([[1.0, 2.0]]), np.array([[3.0, 4.0, 5.0]])], 4)
+    assert out.tolist() == [[[1, 2, 0, 0]], [[3, 4, 5, 0]]]
 
 
 def test_unknown_set_offline_raises_data_error_naming_the_fix(tmp_path, monkeypatch):

@@ -139,7 +139,7 @@ def _tiny_slak(seed=0, **kw):
 
 @pytest.mark.parametrize("init", ["snip", "random"])
 def test_slak_init_is_exact_and_updates_keep_every_layer_nnz(init):
-    model, meth, x, y = _tiny_slak(init=init, update_every=2, prune_rate=0.5)
+    model, meth, x, y = _tiny_slak(mask_init=init, update_every=2, prune_rate=0.5)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     masks = meth.init_masks(model, (x, y))
     masks.attach(opt)
@@ -159,7 +159,7 @@ def test_slak_init_is_exact_and_updates_keep_every_layer_nnz(init):
 
 
 def test_slak_update_drops_smallest_and_grows_zeros_at_absent_positions():
-    model, meth, x, y = _tiny_slak(init="random", update_every=1, prune_rate=0.3)
+    model, meth, x, y = _tiny_slak(mask_init="random", update_every=1, prune_rate=0.3)
     masks = meth.init_masks(model)
     meth.setup(total_steps=100, steps_per_epoch=100, epochs=1)
     mp = min(masks, key=lambda q: float(q.mask.float().mean()))  # the sparsest layer (ERK leaves small ones dense)
@@ -179,11 +179,11 @@ def test_slak_update_drops_smallest_and_grows_zeros_at_absent_positions():
 
 
 def test_slak_method_errors():
-    with pytest.raises(ValueError, match="init must be"):
-        SLaK(init="grasp")
+    with pytest.raises(ValueError, match="mask_init must be"):
+        SLaK(mask_init="grasp")
     with pytest.raises(ValueError, match="update_every"):
         SLaK(update_every=0)
-    model, meth, _, _ = _tiny_slak(init="snip")
+    model, meth, _, _ = _tiny_slak(mask_init="snip")
     with pytest.raises(ValueError, match="needs a batch"):
         meth.init_masks(model)
 

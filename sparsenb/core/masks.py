@@ -51,6 +51,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import torch
 from torch import nn
 
+from . import init as sparse_init
 from . import seeding
 from .distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz
 
@@ -140,6 +141,7 @@ class Masking:
         self.model = model
         self.optimizer: torch.optim.Optimizer | None = None
         self.grads_masked = False  # set by attach(): does the pre-step hook mask gradients?
+        self.init = "dense"  # rule for grow="init" values (sparsenb.core.init; set by sparsify/methods)
         self._hooks: list = []
         self._fused_key: tuple | None = None  # see _fused_masks
         self._fused_refs: list = []
@@ -217,7 +219,9 @@ class Masking:
             new_mask: bool tensor of the parameter's shape (True = kept).
             grow: value of newly grown weights: ``"zero"`` (RigL) or ``"init"``
                 (a fresh draw from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), the
-                default ``nn.Linear``/``nn.Conv`` range; SET). Ignored when
+                default ``nn.Linear``/``nn.Conv`` range; SET; with a sparse
+                ``self.init`` the fan-in is each neuron's kept fan-in in
+                ``new_mask``, see :func:`sparsenb.core.init.grow_bound`). Ignored when
                 ``values`` is given.
             values: optional tensor of the parameter's shape: grown weights
                 take their value from it.
@@ -236,7 +240,9 @@ class Masking:
         if values is not None:
             p[grown] = values.to(p.device, p.dtype)[grown]
         elif grow == "init":
-            bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            bound = sparse_init.grow_bound(p, new_mask, self.init, "torch")
+            if torch.is_tensor(bound):
+                bound = bound[grown].cpu().to(p.dtype)
             fresh = torch.rand(int(grown.sum()), generator=generator, dtype=p.dtype) * (2 * bound) - bound
             p[grown] = fresh.to(p.device)
         elif grow == "zero":
@@ -284,7 +290,11 @@ class Masking:
         dropped = drop[~flat_m[drop]]
         flat_p[dropped] = 0.0
         if grow_value == "init":
-            bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            if self.init == "dense":
+                bound = 1.0 / math.sqrt(max(1, p[0].numel()))
+            else:  # the sparse rule of update(): kept fan-in of the new mask, per grown position
+                bound = sparse_init.grow_bound(p, mask, self.init, "torch")
+                bound = bound.expand(p.shape).reshape(-1)[grown].cpu().to(p.dtype)
             fresh = torch.rand(grown.numel(), generator=generator, dtype=p.dtype) * (2 * bound) - bound
             flat_p[grown] = fresh.to(p.device)
         else:
@@ -412,6 +422,7 @@ def sparsify(
     optimizer: torch.optim.Optimizer | None = None,
     seed: int | None = None,
     on_empty: str = "warn",
+    init: str = "dense",
 ) -> Masking:
     """Attach random masks to ``model`` at a global ``sparsity`` and return them.
 
@@ -426,6 +437,9 @@ def sparsify(
         seed: seed of the random mask (``None`` = torch's global generator).
         on_empty: a layer left with nnz 0 (e.g. ``uniform`` at 0.99 on a 3x2 layer):
             ``"warn"`` (default), ``"raise"`` or ``"ignore"``.
+        init: weight initialisation of the kept weights (:mod:`sparsenb.core.init`): ``"dense"``
+            (default: the model's own init, unchanged), ``"sparse"`` (rescaled to each neuron's
+            kept fan-in), ``"sparse_he"`` or ``"sparse_glorot"``; regrowth follows it too.
 
     Every argument is checked before the model is touched: a bad one raises a
     ValueError and leaves the model without mask buffers. The pruned weights are
@@ -436,6 +450,7 @@ def sparsify(
         raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     sparsity = check_sparsity(sparsity)
     check_distribution(distribution)
+    sparse_init.check_init(init)
     if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
         raise ValueError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -449,6 +464,8 @@ def sparsify(
     masks = Masking(model, names)
     gen = seeding.generator(seed, "sparsify") if seed is not None else None
     masks.set_random(nnz, generator=gen)
+    init_gen = seeding.generator(seed, "init") if seed is not None else None
+    sparse_init.apply_init(masks, init, generator=init_gen)
     if optimizer is not None:
         masks.attach(optimizer)
     return masks

@@ -36,7 +36,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from .registry import DataError, fetch, register
+from .registry import DataError, fetch, fetch_any, register, register_family
 
 __all__ = ["GraphData", "load_graph", "graph_names", "parse_planetoid", "PLANETOID_SUFFIXES",
            "PLANETOID_SHA256"]
@@ -262,8 +262,10 @@ def load_graph(name: str, normalize_features: bool = True,
     pinned :data:`PLANETOID_SHA256` values are used.
     """
     key = name.lower().removeprefix("planetoid:")
-    if key not in PLANETOID_SHA256:
-        raise ValueError(f"unknown graph dataset {name!r}; known: {', '.join(graph_names())}")
+    if not key or "/" in key:
+        raise ValueError(f"unknown graph dataset {name!r}; give a Planetoid member, e.g. {', '.join(graph_names())}")
+    if key not in PLANETOID_SHA256 and checksums is None:
+        return _load_unpinned(key, normalize_features)
     sums = dict(checksums) if checksums is not None else PLANETOID_SHA256[key]
     if sums is None:
         raise DataError(
@@ -283,6 +285,24 @@ def load_graph(name: str, normalize_features: bool = True,
                                   + ("; features row-normalised" if normalize_features else ""))
 
 
+def _load_unpinned(key: str, normalize_features: bool) -> GraphData:
+    """A Planetoid member whose checksums are not pinned here (``planetoid:<name>``, e.g. a file set in the
+    mirror): each file is checked against the mirror's SHA256SUMS when listed there, else fetched as it is
+    and its sha256 printed (:func:`sparsenb.data.fetch_any`); the digests go into ``source``."""
+    raw, digests = {}, {}
+    for suffix in PLANETOID_SUFFIXES:
+        fname = f"ind.{key}.{suffix}"
+        try:
+            path, digests[suffix], _ = fetch_any(f"planetoid/{fname}", PLANETOID_URL + fname)
+        except DataError as err:
+            raise DataError(f"Planetoid member {key!r}: {err}\nPinned here: {', '.join(graph_names())}") from err
+        raw[suffix] = path.read_bytes()
+    return parse_planetoid(key, raw, normalize_features=normalize_features,
+                           source=f"Planetoid ind.{key}.* ({PLANETOID_URL}), sha256 "
+                                  + ", ".join(f"{k}={v}" for k, v in digests.items()) + "; standard split"
+                                  + ("; features row-normalised" if normalize_features else ""))
+
+
 def _register(key: str, description: str) -> None:
     register(key, description)(lambda **kw: load_graph(key, **kw))
 
@@ -293,3 +313,9 @@ _register("citeseer", "graph (GraphData): Planetoid Citeseer, 3327 nodes, 6 clas
                       "(download or mirror)")
 _register("pubmed", "graph (GraphData): Planetoid Pubmed, 19717 nodes, 3 classes, split 60/500/1000 "
                     "(download or mirror)")
+
+
+@register_family("planetoid", "graph (GraphData): any Planetoid member by name, planetoid:<name> (cora, citeseer "
+                              "and pubmed pinned; others checked against the mirror's SHA256SUMS, else sha256 printed)")
+def _load_family(member: str, **kwargs) -> GraphData:
+    return load_graph(member, **kwargs)

@@ -51,7 +51,11 @@ __all__ = [
     "available",
     "data_dir",
     "fetch",
+    "fetch_any",
+    "file_sha256",
     "load",
+    "load_file",
+    "mirror_sha256",
     "register",
     "register_family",
 ]
@@ -78,6 +82,9 @@ class TensorData:
         (N, D) tabular, (N, C, L) sequences.
     y_train: int64 (N_train,), labels in [0, num_classes).
     X_test, y_test: the same for the test split.
+    sha256: hex digest of the file the data came from when it was read from a single file
+        whose checksum is not pinned in sparsenb (a user's ``file:...``, a scikit-feature file
+        not among the pinned ones); record it with the results (``run.record``). None otherwise.
     """
 
     name: str
@@ -88,6 +95,7 @@ class TensorData:
     num_classes: int
     input_shape: tuple
     source: str
+    sha256: str | None = None
 
     def __post_init__(self) -> None:
         self.input_shape = tuple(self.input_shape)
@@ -123,6 +131,7 @@ class TensorData:
             X_test=self.X_test[i_te], y_test=self.y_test[i_te],
             num_classes=self.num_classes, input_shape=self.input_shape,
             source=f"{self.source}; subset(n_train={n_train}, n_test={n_test}, seed={seed})",
+            sha256=self.sha256,
         )
 
     def loaders(self, batch_size: int, seed: int = 0, pin_memory: bool = False,
@@ -331,6 +340,72 @@ def fetch(relpath: str, urls: str | Sequence[str], sha256: str | None = None,
     raise DataError(_missing_message(relpath, dest, algo, expected, tried, urls))
 
 
+def mirror_sha256(relpath: str) -> str | None:
+    """The sha256 that ``$SPARSENB_DATA_MIRROR/SHA256SUMS`` lists for ``relpath`` (lines
+    ``<sha256>  ./<relpath>``, as ``sha256sum`` writes them), or None (no mirror, no list, no entry)."""
+    mirror = os.environ.get(MIRROR_ENV)
+    if not mirror:
+        return None
+    sums = pathlib.Path(mirror).expanduser() / "SHA256SUMS"
+    if not sums.is_file():
+        return None
+    want = relpath.removeprefix("./")
+    for line in sums.read_text().splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) == 2 and parts[1].strip().lstrip("*").removeprefix("./") == want:
+            return parts[0].lower()
+    return None
+
+
+def fetch_any(relpath: str, urls: str | Sequence[str], sha256: str | None = None) -> tuple[pathlib.Path, str, bool]:
+    """Like :func:`fetch`, also for files whose checksum sparsenb does not pin.
+
+    The checksum used is ``sha256`` if given, else the mirror's ``SHA256SUMS`` entry
+    (:func:`mirror_sha256`); with one, this is :func:`fetch` (verified). With none, the file is
+    taken from the cache, the mirror or the URLs as it is, and its sha256 is computed and
+    printed so that it can be recorded (and pinned).
+
+    Returns ``(path, sha256, verified)``.
+    """
+    expected = sha256 or mirror_sha256(relpath)
+    if expected:
+        return fetch(relpath, urls, sha256=expected), expected.lower(), True
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    dest = data_dir() / relpath
+    tried: list[str] = []
+    if not dest.exists():
+        mirror = os.environ.get(MIRROR_ENV)
+        src = pathlib.Path(mirror).expanduser().resolve() / relpath if mirror else None
+        if src is not None and src.is_file():
+            tmp = _temp_path(dest)
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        else:
+            tried.append(f"mirror {src}: not present" if src else f"mirror: {MIRROR_ENV} not set")
+            for url in urls:
+                tmp = _temp_path(dest)
+                try:
+                    _download(url, tmp, relpath)
+                    os.replace(tmp, dest)
+                    break
+                except Exception as err:  # noqa: BLE001 - report it and try the next URL
+                    tried.append(f"{url}: {type(err).__name__}: {err}")
+                finally:
+                    tmp.unlink(missing_ok=True)
+    if not dest.exists():
+        raise DataError(f"could not obtain {relpath} (no checksum known for it). Tried: cache {dest}; "
+                        + "; ".join(tried) + f". To fix: put the file at {dest} or in $SPARSENB_DATA_MIRROR/{relpath}, "
+                        "or allow network access.")
+    digest = _digest(dest, "sha256")
+    print(f"{relpath}: no pinned checksum; sha256 = {digest} (record it with your results)")
+    return dest, digest, False
+
+
+def file_sha256(path: str | pathlib.Path) -> str:
+    """sha256 hex digest of a local file."""
+    return _digest(pathlib.Path(path), "sha256")
+
+
 def _install(write: Callable[[pathlib.Path], None], dest: pathlib.Path, algo: str,
              expected: str, where: str) -> None:
     """Write a temp file with ``write``, verify it, and move it atomically to ``dest``."""
@@ -525,3 +600,75 @@ def _load_mnist() -> TensorData:
                         _normalize_mnist(X_test), y_test, 10,
                         "official MNIST train (60000) + t10k (10000) IDX files; "
                         f"x/255, then (x-{MNIST_MEAN})/{MNIST_STD}")
+
+
+# ---------------------------------------------------------------------------
+# A user's own file: file:<path>
+# ---------------------------------------------------------------------------
+
+FILE_KINDS = {".mat": "MATLAB file with X (N, D) and Y (N, 1), as the scikit-feature files: stratified 80/20 split",
+              ".npz": "NumPy archive with X_train, y_train, X_test, y_test (any X shape), or X, y (split 80/20)"}
+
+
+def load_file(path: str | pathlib.Path, scaling: str = "standard") -> TensorData:
+    """A dataset of your own from one file, by path (also ``load("file:/path/to/data.mat")``).
+
+    Kinds (:data:`FILE_KINDS`): ``.mat`` with keys ``X`` (N, D) and ``Y`` (N, 1): the split and
+    ``scaling`` (``"standard"``, ``"minmax"``; ``"paper"`` = min-max) of
+    :func:`sparsenb.data.tabular.load_scikit_feature`; ``.npz`` with ``X_train, y_train, X_test,
+    y_test`` (used as they are) or ``X, y`` (stratified 80/20 split, seed 42, not rescaled).
+    Labels of any values are mapped to ``0..C-1``. The file's sha256 is printed and kept in
+    ``TensorData.sha256`` (and in ``source``): record it with the results.
+
+    Raises:
+        DataError: no such file. ValueError: an unsupported kind or missing keys.
+    """
+    p = pathlib.Path(path).expanduser()
+    if not p.is_file():
+        raise DataError(f"file:{path}: no such file (looked at {p.resolve()}); give the path of a "
+                        f"{' or '.join(FILE_KINDS)} file, e.g. file:/data/mine.mat")
+    kind = p.suffix.lower()
+    if kind not in FILE_KINDS:
+        raise ValueError(f"file:{path}: unsupported kind {kind or '(no suffix)'!r}; supported: "
+                         + "; ".join(f"{k}: {v}" for k, v in FILE_KINDS.items()))
+    digest = file_sha256(p)
+    print(f"file:{p}: sha256 = {digest}")
+    origin = f"file {p} (sha256 {digest})"
+    name = f"file:{path}"  # the name the user gave, so that load(name).name == name
+    if kind == ".mat":
+        from .tabular import read_mat, tabular_split
+
+        X, y = read_mat(p)
+        data = tabular_split(name, X, y, "minmax" if scaling == "paper" else scaling, origin)
+    else:
+        data = _npz_data(p, name, origin)
+    data.sha256 = digest
+    return data
+
+
+def _npz_data(path: pathlib.Path, name: str, origin: str) -> TensorData:
+    from .tabular import remap_labels
+
+    with np.load(path, allow_pickle=False) as z:
+        keys = set(z.files)
+        if {"X_train", "y_train", "X_test", "y_test"} <= keys:
+            X_tr, y_tr, X_te, y_te = (z[k] for k in ("X_train", "y_train", "X_test", "y_test"))
+            split = "its own train/test split"
+        elif {"X", "y"} <= keys:
+            from sklearn.model_selection import train_test_split
+
+            X, y = z["X"], z["y"]
+            tr, te = train_test_split(np.arange(len(y)), test_size=0.2, random_state=42, stratify=y)
+            X_tr, y_tr, X_te, y_te = X[tr], y[tr], X[te], y[te]
+            split = "train_test_split(test_size=0.2, random_state=42, stratify=y)"
+        else:
+            raise ValueError(f"{path}: an .npz dataset needs X_train, y_train, X_test, y_test or X, y; it has {sorted(keys)}")
+    codes, classes = remap_labels(np.concatenate([np.asarray(y_tr).reshape(-1), np.asarray(y_te).reshape(-1)]))
+    return _tensor_data(name, X_tr, codes[:len(y_tr)], X_te, codes[len(y_tr):], len(classes),
+                        f"{origin}; {split}; labels {classes.tolist()} -> 0..{len(classes) - 1}")
+
+
+@register_family("file", "a dataset of your own by path: file:/path/data.mat (X, Y as scikit-feature) or "
+                         "file:/path/data.npz (X_train, y_train, X_test, y_test); its sha256 is printed and kept")
+def _load_user_file(member: str, **kwargs) -> TensorData:
+    return load_file(member, **kwargs)

@@ -10,6 +10,14 @@ Every file is fetched through :func:`sparsenb.data.fetch` (cache, then the
 ``SPARSENB_DATA_MIRROR`` folder at ``scikit-feature/<NAME>.mat``, then the
 canonical URL) and verified against its sha256.
 
+**Any other file of the repository** loads as ``scikit-feature:<NAME>`` (e.g.
+``scikit-feature:lung``, ``scikit-feature:COIL20``; names as the repository spells them): its
+checksum is the mirror's ``SHA256SUMS`` entry when there is one (then verified); otherwise
+the file is used as fetched and its sha256 is printed and kept in ``TensorData.sha256``.
+It gets the stratified 80/20 split below; ``scaling="paper"`` means min-max for it (the CTRE
+code min-max scales every dataset but madelon). A file of your own with the same keys
+``X`` (N, D) and ``Y`` (N, 1) loads as ``file:/path/to/data.mat`` (:func:`sparsenb.data.load_file`).
+
 Splits (deterministic, fixed; the test split is never used for fitting anything):
 
 * ``madelon``: the file stacks the UCI MADELON ``train`` (rows 0..1999, 1000
@@ -38,10 +46,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .registry import TensorData, _tensor_data, fetch, register
+import pathlib
+
+from .registry import DataError, TensorData, _tensor_data, fetch_any, register, register_family
 
 __all__ = ["SCIKIT_FEATURE", "SCALINGS", "PAPER_SCALING", "standardize", "minmax_scale", "remap_labels",
-           "load_scikit_feature"]
+           "load_scikit_feature", "read_mat", "tabular_split"]
 
 SCIKIT_FEATURE_URL = "https://github.com/jundongl/scikit-feature/raw/master/skfeature/data/{name}.mat"
 
@@ -104,32 +114,63 @@ def remap_labels(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), classes
 
 
-def _read_mat(name: str) -> tuple[np.ndarray, np.ndarray]:
+def read_mat(path: str | pathlib.Path) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` (N, D) and ``Y`` flattened to (N,) of a scikit-feature style MATLAB file (X may be sparse)."""
     from scipy.io import loadmat
 
-    sha, _ = SCIKIT_FEATURE[name]
-    path = fetch(f"scikit-feature/{name}.mat", SCIKIT_FEATURE_URL.format(name=name), sha256=sha)
     mat = loadmat(str(path))
+    missing = [k for k in ("X", "Y") if k not in mat]
+    if missing:
+        raise ValueError(f"{path}: a scikit-feature style .mat file needs the keys 'X' (N, D) and 'Y' (N, 1); "
+                         f"it lacks {missing} (it has {sorted(k for k in mat if not k.startswith('__'))})")
     X, Y = mat["X"], mat["Y"]
     if hasattr(X, "toarray"):  # a few scikit-feature files store X as a sparse matrix
         X = X.toarray()
-    return np.asarray(X), np.asarray(Y).reshape(-1)
+    X, Y = np.asarray(X), np.asarray(Y).reshape(-1)
+    if X.ndim != 2 or len(X) != len(Y):
+        raise ValueError(f"{path}: X must be (N, D) and Y (N,) or (N, 1); got X {X.shape}, Y {Y.shape}")
+    return X, Y
 
 
 def load_scikit_feature(name: str, scaling: str = "standard") -> TensorData:
     """Load one scikit-feature dataset with the split of the module docstring.
 
-    ``scaling``: ``"standard"`` (default), ``"minmax"`` or ``"paper"`` (the CTRE code's
-    per-dataset choice, :data:`PAPER_SCALING`); see the module docstring.
+    ``name``: one of :data:`SCIKIT_FEATURE` (checksum pinned) or any other file name of the
+    repository (checksum from the mirror's SHA256SUMS if listed, else printed and kept in
+    ``TensorData.sha256``). ``scaling``: ``"standard"`` (default), ``"minmax"`` or ``"paper"``
+    (the CTRE code's per-dataset choice, :data:`PAPER_SCALING`, min-max for other names).
+
+    Raises:
+        DataError: the file is in no cache or mirror and cannot be downloaded (or fails its checksum).
     """
-    if name not in SCIKIT_FEATURE:
-        raise ValueError(f"unknown scikit-feature dataset {name!r}; choose one of {sorted(SCIKIT_FEATURE)}")
+    if not name or "/" in name or name.endswith(".mat"):
+        raise ValueError(f"give a scikit-feature file name without extension, e.g. 'lung' or one of "
+                         f"{sorted(SCIKIT_FEATURE)}; got {name!r} (a file of your own: 'file:/path/x.mat')")
     if scaling not in SCALINGS:
         raise ValueError(f"unknown scaling {scaling!r}; choose one of {SCALINGS}")
-    if scaling == "paper":
-        scaling = PAPER_SCALING[name]
-    X, y_raw = _read_mat(name)
+    pinned = SCIKIT_FEATURE[name][0] if name in SCIKIT_FEATURE else None
+    try:
+        path, digest, verified = fetch_any(f"scikit-feature/{name}.mat", SCIKIT_FEATURE_URL.format(name=name),
+                                           sha256=pinned)
+    except DataError as err:
+        raise DataError(f"scikit-feature dataset {name!r}: {err}\nNames are the repository's file names "
+                        f"(case-sensitive); pinned here: {sorted(SCIKIT_FEATURE)}") from err
+    X, y_raw = read_mat(path)
+    data = tabular_split(name if pinned else f"scikit-feature:{name}", X, y_raw, PAPER_SCALING.get(name, "minmax") if scaling == "paper" else scaling,
+                         f"scikit-feature {name}.mat ({SCIKIT_FEATURE_URL.format(name=name)}, sha256 {digest}"
+                         f"{'' if verified else ', not pinned'})")
+    data.sha256 = None if pinned else digest
+    return data
+
+
+def tabular_split(name: str, X: np.ndarray, y_raw: np.ndarray, scaling: str, origin: str) -> TensorData:
+    """The split and scaling of the module docstring for ``X`` (N, D), labels ``y_raw`` (N,) of any values:
+    madelon's UCI train/valid rows, else a stratified 80/20 split (seed 42); ``scaling`` "standard" or "minmax"."""
     y, classes = remap_labels(y_raw)
+    counts = np.bincount(y)
+    if name != "madelon" and counts.min() < 2:
+        raise ValueError(f"{name}: class {classes[int(counts.argmin())]!r} has {counts.min()} example(s); the "
+                         f"stratified 80/20 split needs at least 2 per class")
     if name == "madelon":
         tr, te = np.arange(MADELON_TRAIN_ROWS), np.arange(MADELON_TRAIN_ROWS, len(y))
         split = "UCI train rows 0..1999 / UCI valid rows 2000..2599 as test"
@@ -145,8 +186,7 @@ def load_scikit_feature(name: str, scaling: str = "standard") -> TensorData:
         X_train, X_test = minmax_scale(X[tr], X[te])
         how = "min-max scaled with train min/max"
     return _tensor_data(name, X_train, y[tr], X_test, y[te], len(classes),
-                        f"scikit-feature {name}.mat ({SCIKIT_FEATURE_URL.format(name=name)}); {split}; "
-                        f"{how}; labels {classes.tolist()} -> 0..{len(classes) - 1}")
+                        f"{origin}; {split}; {how}; labels {classes.tolist()} -> 0..{len(classes) - 1}")
 
 
 def _register(name: str) -> None:
@@ -155,3 +195,9 @@ def _register(name: str) -> None:
 
 for _name in SCIKIT_FEATURE:
     _register(_name)
+
+
+@register_family("scikit-feature", "any scikit-feature .mat file by name (X, Y), e.g. scikit-feature:lung; "
+                                   "checksum pinned or from the mirror's SHA256SUMS, else printed; stratified 80/20")
+def _load_family(member: str, **kwargs) -> TensorData:
+    return load_scikit_feature(member, **kwargs)

@@ -22,8 +22,13 @@ What the loader returns (a :class:`~sparsenb.data.TensorData`):
   (numerically when all are numbers, else as strings).
 
 Plain aliases ``gunpoint``, ``italypowerdemand`` and ``basicmotions`` are registered too.
-Sets whose series have unequal lengths (e.g. JapaneseVowels, PLAID) are refused with a
-clear error: the models here need one length.
+
+**Unequal lengths** (e.g. JapaneseVowels: 12 channels, 7-29 steps; PLAID: 100-1344 steps):
+the models here need one length, so, as the DSN code does (``utils/TSC_data_loader.py``: every
+series is padded at its end with NaN to the longest one, then NaN -> 0), every series is
+**zero-padded at its end** to the longest series of *both* splits (so train and test share one
+length); z-normalisation, when on, uses each series' own observed steps, before padding.
+The source string says how many series were padded and the range of lengths.
 """
 from __future__ import annotations
 
@@ -36,7 +41,7 @@ import numpy as np
 from .registry import MIRROR_ENV, DataError, TensorData, _tensor_data, data_dir, register, register_family
 from .._optional import require
 
-__all__ = ["BUNDLED", "load_ucr", "znormalize", "encode_labels"]
+__all__ = ["BUNDLED", "load_ucr", "znormalize", "encode_labels", "pad_series"]
 
 
 def _bundled() -> tuple[str, ...]:
@@ -85,16 +90,36 @@ def encode_labels(y_train: np.ndarray, y_test: np.ndarray) -> tuple[np.ndarray, 
             np.array([index[c] for c in y_test], dtype=np.int64), classes)
 
 
-def _read_split(name: str, split: str, extract_path: str | None) -> tuple[np.ndarray, np.ndarray]:
+def _read_split(name: str, split: str, extract_path: str | None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The series of one split as a list of float64 ``(channels, length_i)`` arrays, and the labels."""
     load_UCR_UEA_dataset = require("sktime.datasets", "timeseries", "the ucr:<Name> datasets").load_UCR_UEA_dataset
 
     try:
         X, y = load_UCR_UEA_dataset(name, split=split, return_type="numpy3D", extract_path=extract_path)
-    except ValueError as err:
-        raise ValueError(f"ucr:{name} ({split} split) cannot be stacked into (N, channels, length): {err}. "
-                         f"Its series probably have unequal lengths (e.g. JapaneseVowels, PLAID); "
-                         f"choose an equal-length set") from err
-    return np.asarray(X, dtype=np.float64), np.asarray(y)
+        return list(np.asarray(X, dtype=np.float64)), np.asarray(y)
+    except ValueError:  # unequal lengths cannot be stacked: read the nested frame, one series at a time
+        X, y = load_UCR_UEA_dataset(name, split=split, return_type="nested_univ", extract_path=extract_path)
+    series = []
+    for i in range(len(X)):
+        channels = [np.asarray(X.iloc[i, c], dtype=np.float64) for c in range(X.shape[1])]
+        length = max(len(ch) for ch in channels)
+        series.append(np.stack([np.pad(ch, (0, length - len(ch)), constant_values=np.nan) for ch in channels]))
+    return series, np.asarray(y)
+
+
+def pad_series(series: list[np.ndarray], length: int) -> np.ndarray:
+    """Stack ``(channels, length_i)`` series into ``(N, channels, length)``, zero-padding each at its end."""
+    out = np.zeros((len(series), series[0].shape[0], length), dtype=np.float64)
+    for i, x in enumerate(series):
+        out[i, :, :x.shape[1]] = x
+    return out
+
+
+def _normalize_observed(x: np.ndarray, eps: float = 1e-8) -> np.ndarray:
+    """:func:`znormalize` of one ``(channels, length)`` series over its observed (non-NaN) steps."""
+    mean = np.nanmean(x, axis=-1, keepdims=True)
+    std = np.nanstd(x, axis=-1, keepdims=True)
+    return (x - np.nan_to_num(mean)) / np.where(~(std >= eps), 1.0, std)
 
 
 def _source_folder(name: str) -> tuple[str | None, str]:
@@ -120,7 +145,7 @@ def load_ucr(name: str, normalize: str = "series") -> TensorData:
 
     Raises:
         DataError: the set is not bundled, not in the mirror/cache and cannot be downloaded.
-        ValueError: unknown ``normalize``, unequal-length series, or test labels absent from train.
+        ValueError: unknown ``normalize``, or test labels absent from train.
     """
     if normalize not in ("series", "none"):
         raise ValueError(f"normalize must be 'series' or 'none', got {normalize!r}")
@@ -139,13 +164,24 @@ def load_ucr(name: str, normalize: str = "series") -> TensorData:
             f"To fix: check the spelling (names are case-sensitive, as on timeseriesclassification.com), "
             f"or put {name}_TRAIN.ts and {name}_TEST.ts in $SPARSENB_DATA_MIRROR/ucr/{name}/ or "
             f"{data_dir() / 'ucr' / name}/, or allow network access so sktime can download them.") from err
-    X_train, X_test = np.nan_to_num(X_train, nan=0.0), np.nan_to_num(X_test, nan=0.0)
-    if normalize == "series":
-        X_train, X_test = znormalize(X_train), znormalize(X_test)
+    lengths = [x.shape[1] for x in X_train + X_test]
+    length = max(lengths)
+    padded = sum(n < length for n in lengths)
+    if padded:
+        if normalize == "series":  # over each series' observed steps, before padding
+            X_train, X_test = [_normalize_observed(x) for x in X_train], [_normalize_observed(x) for x in X_test]
+        X_train = np.nan_to_num(pad_series(X_train, length), nan=0.0)
+        X_test = np.nan_to_num(pad_series(X_test, length), nan=0.0)
+    else:
+        X_train, X_test = np.nan_to_num(np.stack(X_train), nan=0.0), np.nan_to_num(np.stack(X_test), nan=0.0)
+        if normalize == "series":
+            X_train, X_test = znormalize(X_train), znormalize(X_test)
+    how = (f"unequal lengths {min(lengths)}..{length}: {padded} of {len(lengths)} series zero-padded at the end to "
+           f"{length} (as the DSN code)" if padded else f"length {length}")
     ytr, yte, classes = encode_labels(y_train, y_test)
     return _tensor_data(f"ucr:{name}", X_train, ytr, X_test, yte, len(classes),
                         f"UCR/UEA archive {name} via sktime load_UCR_UEA_dataset ({where}); official "
-                        f"train/test split; NaN -> 0; normalize={normalize!r}; classes {classes} -> 0..{len(classes) - 1}")
+                        f"train/test split; {how}; NaN -> 0; normalize={normalize!r}; classes {classes} -> 0..{len(classes) - 1}")
 
 
 @register_family("ucr", "UCR/UEA time-series classification set <Name> via sktime (bundled sets offline: "

@@ -17,6 +17,7 @@ import torch
 from .. import methods
 from ..models import classic as models
 from ..data.registry import TensorData
+from ..core.init import dense_init_
 from ..core.pruning import layer_collapse
 from ..core.masks import Masking
 from ..methods.imp import FixedMasks
@@ -53,6 +54,7 @@ def _setup(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int,
     so that :func:`prune_run` and :func:`train_run` with the same arguments build the same masks."""
     set_seed(seed)
     model = models.build(cfg["MODEL"], data.input_shape, data.num_classes)
+    dense_init_(model, cfg.get("INIT", "torch"))
     meth = methods.get(method, **{**method_options(method, cfg, sparsity, seed), **(options or {})})
     dev = torch.device(device) if device != "auto" else None
     loaders = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev is not None and dev.type == "cuda")
@@ -65,7 +67,9 @@ def train_run(data: TensorData, cfg: dict, method: str, sparsity: float, seed: i
     """Train ``cfg["MODEL"]`` on ``data`` with ``method`` at ``sparsity``; return a summary.
 
     ``options`` override the method options taken from the config (e.g.
-    ``{"distribution": "uniform"}`` for a uniform random mask with ``"static"``);
+    ``{"distribution": "uniform"}`` for a uniform random mask with ``"static"``, or
+    ``{"init": "sparse"}`` for the sparsity-aware weight init of :mod:`sparsenb.core.init`);
+    the model starts from the config's ``INIT`` (:func:`sparsenb.core.init.dense_init_`, default ``"torch"``);
     ``label`` replaces the method name in the summary (default: ``method``).
     The config key ``EVAL`` is ``"epoch"`` (default: test accuracy after every
     epoch) or ``"end"`` (only after the last epoch: cheaper; the earlier history

@@ -31,31 +31,37 @@ from .. import methods
 from ..models import classic as models
 from ..data.registry import TensorData
 from ..data.tabular import SCALINGS, SCIKIT_FEATURE, load_scikit_feature
+from ..core.init import DENSE_INITS, arm_label, dense_init_
 from ..core.masks import Masking
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
 from .spec import settings_class
 
-__all__ = ["Settings", "OURS", "INITS", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
-           "signal_scales", "method_options", "ctre_run", "summarize_runs",
+__all__ = ["Settings", "OURS", "INITS", "arm_rows", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
+           "method_options", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "ctre_claim", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 Settings = settings_class("07_ctre")  # typed, frozen; from specs/07_ctre.json
 OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
-    "ctre_beats_set_rigl": lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/wins', '—')} of " f"{m.get('claim/datasets', '—')} datasets (mean margin " f"{100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
+    "ctre_beats_set_rigl": lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/wins', '—')} of {m.get('claim/datasets', '—')} datasets (mean margin {100 * m.get('claim/mean_margin', float('nan')):+.2f} points)"),
+    "ctre_beats_set_rigl+sparse_init": lambda m: (f"better CTRE variant beats the better of SET/RigL on {m.get('claim/sparse+sparse_init/wins', '—')} of {m.get('claim/sparse+sparse_init/datasets', '—')} datasets (mean margin {100 * m.get('claim/sparse+sparse_init/mean_margin', float('nan')):+.2f} points)"),
 }
 
 METHOD_LABELS = {"dense": "dense", "set": "SET", "rigl": "RigL", "ctre_sim": "CTRE_sim", "ctre_seq": "CTRE_seq"}
-INITS = ("glorot", "torch")
+INITS = DENSE_INITS  # the model's dense-scale init, INIT (sparsenb.core.init.dense_init_)
+init_weights_ = dense_init_  # kept under the name the notebook used
 
 
 def load_dataset(name: str, scaling: str = "paper") -> TensorData:
-    """A dataset of the notebook: scikit-feature sets with ``scaling`` (see
+    """A dataset of the notebook: scikit-feature sets (the four by name, any other as
+    ``scikit-feature:<NAME>``, a file of your own as ``file:/path/x.mat``) with ``scaling`` (see
     :func:`sparsenb.data.tabular.load_scikit_feature`), any other registered name as registered
     (``mnist5k``/``mnist`` come normalised with the MNIST mean and std, whatever ``scaling`` says)."""
     if scaling not in SCALINGS:
         raise ValueError(f"unknown SCALING {scaling!r}; choose one of {SCALINGS}")
-    if name in SCIKIT_FEATURE:
-        return load_scikit_feature(name, scaling=scaling)
+    if name in SCIKIT_FEATURE or name.startswith("scikit-feature:"):
+        return load_scikit_feature(name.removeprefix("scikit-feature:"), scaling=scaling)
+    if name.startswith("file:") and name.lower().endswith(".mat"):
+        return data_registry.load_file(name.removeprefix("file:"), scaling=scaling)
     return data_registry.load(name)
 
 
@@ -72,24 +78,6 @@ def epochs_for(cfg: dict, dataset: str) -> int:
     return epochs
 
 
-@torch.no_grad()
-def init_weights_(model: torch.nn.Module, init: str = "glorot") -> torch.nn.Module:
-    """Re-initialise every ``nn.Linear`` in place: ``"glorot"`` = weight ``U(+-sqrt(6 / (n_in + n_out)))``
-    and zero bias (TensorFlow's default, the CTRE code's), ``"torch"`` = leave PyTorch's default.
-
-    Call before the masks are made (the masks then zero the pruned entries). Returns ``model``.
-    """
-    if init not in INITS:
-        raise ValueError(f"unknown INIT {init!r}; choose one of {INITS}")
-    if init == "glorot":
-        for m in model.modules():
-            if isinstance(m, torch.nn.Linear):
-                torch.nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    m.bias.zero_()
-    return model
-
-
 def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     """Global sparsity of an ER topology with ``epsilon`` over weight ``shapes`` (name -> (n_out, n_in)).
 
@@ -103,29 +91,6 @@ def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     kept = sum(min(math.prod(s), epsilon * (s[0] + s[1])) for s in shapes.values())
     total = sum(math.prod(s) for s in shapes.values())
     return 1.0 - kept / total
-
-
-@torch.no_grad()
-def signal_scales(model: torch.nn.Module, X: torch.Tensor) -> dict[str, float]:
-    """Standard deviation of the signal through an MLP (``nn.Sequential``) on the inputs ``X`` (N, D).
-
-    Returns ``{"input": std(X), "hidden 1": std of the first ReLU output, ..., "logits": std of the
-    output}`` (each over all N x width entries), with the model's current weights and masks. At
-    extreme sparsity these shrink layer by layer, which is why an untrained net sits at chance.
-    """
-    if not isinstance(model, torch.nn.Sequential):
-        raise ValueError(f"signal_scales needs an nn.Sequential MLP (sparsenb.models.MLP), got {type(model).__name__}")
-    was = model.training
-    model.eval()
-    h, out, k = X, {"input": float(X.float().std())}, 0
-    for layer in model:
-        h = layer(h)
-        if isinstance(layer, torch.nn.ReLU):
-            k += 1
-            out[f"hidden {k}"] = float(h.std())
-    out["logits"] = float(h.std())
-    model.train(was)
-    return out
 
 
 def split_validation(data: TensorData, fraction: float = 0.1, seed: int = 42
@@ -187,8 +152,12 @@ def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: 
 
 
 def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = "auto",
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, init: str = "dense") -> dict[str, Any]:
     """Train one MLP of the CTRE setting on ``data`` with ``method``; return a JSON-able summary.
+
+    ``init``: weight init of the sparse method (:mod:`sparsenb.core.init`) on top of ``cfg["INIT"]``:
+    ``"dense"`` (the code's Glorot scale as is) or a sparsity-aware rule such as ``"sparse"``;
+    the summary's ``method`` is then :func:`sparsenb.core.init.arm_label` of both (``base``: the method).
 
     ``cfg`` keys: ``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS`` (int or
     ``{dataset: int}``, see :func:`epochs_for`), ``INIT`` (see :func:`init_weights_`), ``BATCH_SIZE``,
@@ -213,7 +182,8 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     dev = torch.device(device) if device != "auto" else None
     train_loader, test_loader = train.loaders(cfg["BATCH_SIZE"], seed=seed,
                                               pin_memory=dev is not None and dev.type == "cuda")
-    meth = methods.get(method, **method_options(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val)))
+    opts = method_options(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val))
+    meth = methods.get(method, **opts, **({"init": init} if method != "dense" else {}))
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"],
                          nesterov=True)
     sched = make_scheduler(opt, cfg["SCHEDULE"], epochs)
@@ -234,7 +204,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     masks: Masking | None = trainer.masks
     events = getattr(meth, "events", [])
     return {
-        "dataset": data.name, "method": method, "seed": seed, "epochs": epochs, "sparsity": sparsity if masks is not None else 0.0,
+        "dataset": data.name, "method": arm_label(method, init), "base": method, "init": init, "seed": seed, "epochs": epochs, "sparsity": sparsity if masks is not None else 0.0,
         "test_acc": final["acc"], "test_at_best_val": best["test"],
         "best_val_acc": best["val"], "best_epoch": best["epoch"],
         "history": [{k: r[k] for k in ("epoch", "train_loss", "train_acc", "val_acc")} for r in history],
@@ -260,6 +230,15 @@ def summarize_runs(results: list[dict], key: str = "test_at_best_val") -> list[d
         rows.append({"dataset": dataset, "method": method, "mean": float(a.mean()),
                      "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
     return rows
+
+
+def arm_rows(rows: list[dict], init: str) -> list[dict]:
+    """The rows of :func:`summarize_runs` (or the runs of :func:`ctre_run`) of one init arm, renamed to the
+    plain method names (dense kept), so that :func:`claim_beats_baselines` / :func:`ctre_claim` judge
+    that arm by the same rule."""
+    names = {arm_label(m, init): m for m in METHOD_LABELS if m != "dense"}
+    return [dict(r, method=names[r["method"]]) if r["method"] in names else r
+            for r in rows if r["method"] in names or r["method"] == "dense"]
 
 
 def claim_beats_baselines(rows: list[dict], datasets: Sequence[str]) -> dict[str, Any]:

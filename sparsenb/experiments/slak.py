@@ -185,7 +185,7 @@ def slak_run(data: TensorData, cfg: dict, variant: str, seed: int, device: str =
     erf_init = _erf_summary(model, erf_x)["ratios"]
     method = None
     if variant == "slak":
-        method = methods.get("slak", sparsity=cfg["SPARSITY"], init=cfg["SLAK_INIT"],
+        method = methods.get("slak", sparsity=cfg["SPARSITY"], mask_init=cfg["SLAK_INIT"],
                              update_every=cfg["UPDATE_EVERY"], prune_rate=cfg["PRUNE_RATE"], seed=seed)
     pin = torch.cuda.is_available() and device in ("auto", "cuda")
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=pin)

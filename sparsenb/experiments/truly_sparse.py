@@ -21,9 +21,12 @@ module runs experiments with them:
 Config keys read (``cfg`` is a dict, e.g. a resolved :mod:`sparsenb.nb.catalog` profile):
 ``HIDDEN`` (list of widths), ``EPSILON``, ``ZETA``, ``EPOCHS``, ``BATCH_SIZE``, ``LR``,
 ``MOMENTUM``, ``WEIGHT_DECAY``, ``OPTIMIZER`` ("sgd"), ``SCHEDULE`` ("constant"),
-``ACTIVATION`` ("relu" | "allrelu"), ``ALPHA`` (0.6), ``DROPOUT`` (0), ``INIT`` ("linear" | "he_uniform" | "he_sparse": He-uniform
-rescaled to the mean sparse fan-in ``nnz / n_out``, so that very sparse wide layers do not start
-with vanishing activations; regrown SET weights still use the layer's own ``init_bound``),
+``ACTIVATION`` ("relu" | "allrelu"), ``ALPHA`` (0.6), ``DROPOUT`` (0), ``INIT`` (a
+:class:`~sparsenb.layers.truly_sparse.TrulySparseLinear` init: "linear", "he_uniform" (the authors' code:
+dense fan-in), "sparse_he" / "sparse_glorot" (each neuron's kept fan-in, initial and regrown weights,
+:mod:`sparsenb.core.init`), or "he_sparse": He-uniform rescaled to the layer's *mean* sparse fan-in
+``nnz / n_out`` for the initial weights only, regrown ones at the dense ``init_bound``; kept for the
+committed ``scale`` record of notebook 06),
 ``TEST_BATCH_SIZE`` (1000),
 ``EVOLVE_LAST`` (False: the authors' code keeps the output layer's topology),
 ``PRUNE`` (False), ``PRUNE_START``, ``PRUNE_EVERY``, ``PRUNE_PERCENTILE`` (20), ``PRUNE_REMOVE``
@@ -60,9 +63,11 @@ __all__ = ["Settings", "OURS", "MaskedSquareLinear", "train_truly_sparse", "trai
 
 Settings = settings_class("06_truly_sparse")  # typed, frozen; from specs/06_truly_sparse.json
 OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
-    "set": lambda m: (f"truly sparse {acc_text(m, 'set_truly_sparse')} vs masked {acc_text(m, 'set_masked')}"),
+    "set": lambda m: f"truly sparse {acc_text(m, 'set_truly_sparse')} vs masked {acc_text(m, 'set_masked')}",
     "activation": lambda m: f"All-ReLU {acc_text(m, 'allrelu')} vs ReLU {acc_text(m, 'relu')}",
-    "pruning": lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden " f"neurons removed, {acc_text(m, 'pruned')} vs {acc_text(m, 'allrelu')}"),
+    "pruning": lambda m: (f"{100 * m.get('pruning/neurons_removed_frac_mean', float('nan')):.0f} % of hidden neurons removed, {acc_text(m, 'pruned')} vs {acc_text(m, 'allrelu')}"),
+    "activation+sparse_he_init": lambda m: f"All-ReLU {acc_text(m, 'allrelu+sparse_he_init')} vs ReLU {acc_text(m, 'relu+sparse_he_init')}",
+    "pruning+sparse_he_init": lambda m: (f"{100 * m.get('pruning+sparse_he_init/neurons_removed_frac_mean', float('nan')):.0f} % of hidden neurons removed, {acc_text(m, 'pruned+sparse_he_init')} vs {acc_text(m, 'allrelu+sparse_he_init')}"),
 }
 
 

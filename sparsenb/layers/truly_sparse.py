@@ -49,9 +49,12 @@ from ..core.dropgrow import set_drop
 
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
-    "neuron_importance", "should_prune", "er_density", "sample_positions", "er_layer_nnz", "remove_neurons",
-    "regrow_alive", "importance_prune_alive", "active_neurons",
+    "neuron_importance", "should_prune", "er_density", "sample_positions", "TRULY_SPARSE_INITS", "er_layer_nnz",
+    "remove_neurons", "regrow_alive", "importance_prune_alive", "active_neurons",
 ]
+
+# dense-scale inits ("linear": nn.Linear's range, "he_uniform": the authors' code) and sparse-aware ones
+TRULY_SPARSE_INITS = ("linear", "he_uniform", "sparse_he", "sparse_glorot")
 
 # PyTorch warns once per process that CSR support is "beta"; the operations used
 # here (CSR @ dense, sampled_addmm) are tested against dense results in
@@ -251,7 +254,9 @@ class TrulySparseLinear(nn.Module):
 
     Initialisation: ``values ~ U(-bound, bound)`` with ``bound = 1/sqrt(n_in)``
     (``init="linear"``, ``nn.Linear``'s default range; bias the same) or
-    ``bound = sqrt(6/n_in)`` (``init="he_uniform"``, the authors' code; bias 0).
+    ``bound = sqrt(6/n_in)`` (``init="he_uniform"``, the authors' code,
+    ``SelimaC/large-scale-sparse-neural-networks`` ``set_mlp_sequential.py``: weights and SET's new
+    connections ``U(+-sqrt(6/n_in))`` at the dense fan-in, bias 0).
     ``fan_in`` is the *dense* ``n_in``, not the actual sparse fan-in
     ``density * n_in``: a masked dense ``nn.Linear`` in sparsenb
     (:meth:`sparsenb.Masking.update` with ``grow="init"``) and the authors' SET
@@ -260,13 +265,20 @@ class TrulySparseLinear(nn.Module):
     price is that the pre-activation variance at init is ``density`` times that
     of a dense layer; pass ``init="he_uniform"`` for a larger scale.
 
+    Sparsity-aware inits (:mod:`sparsenb.core.init`, Evci et al. 2022; Liu et al. 2022):
+    ``init="sparse_he"``: ``bound = sqrt(6 / k_in(i))`` with ``k_in(i)`` the number of
+    connections of output neuron ``i`` (``Var = 2 / k_in``); ``init="sparse_glorot"``:
+    ``bound = sqrt(6 / (k_in(i) + k_out(j)))``; bias 0 for both. Regrown connections
+    (:func:`evolve_set`) get the same rule with the fans of the topology after growth.
+
     Args:
         in_features, out_features: ``n_in``, ``n_out``.
         density: fraction of connections kept, in ``(0, 1]``.
         epsilon: ER sparsity parameter; exactly one of ``density``/``epsilon``.
         bias: learn an additive bias ``(n_out,)``.
         generator: random generator for topology and init (``None`` = torch's global one).
-        init: ``"linear"`` or ``"he_uniform"`` (see above).
+        init: ``"linear"``, ``"he_uniform"`` (dense fan-in), ``"sparse_he"`` or ``"sparse_glorot"``
+            (kept fans; see above).
         device, dtype: of ``values``/``bias``; the index buffers are int64 on ``device``.
 
     Attributes:
@@ -283,8 +295,8 @@ class TrulySparseLinear(nn.Module):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
-        if init not in ("linear", "he_uniform"):
-            raise ValueError(f"init must be 'linear' or 'he_uniform', got {init!r}")
+        if init not in TRULY_SPARSE_INITS:
+            raise ValueError(f"init must be one of {TRULY_SPARSE_INITS}, got {init!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
         nnz = _resolve_nnz(in_features, out_features, density, epsilon)
         lin = sample_positions(in_features * out_features, nnz, generator=generator).to(device)
@@ -305,10 +317,22 @@ class TrulySparseLinear(nn.Module):
         """Half-width of the uniform init of ``values`` (and of regrown SET weights)."""
         return 1.0 / math.sqrt(self.in_features) if self.init == "linear" else math.sqrt(6.0 / self.in_features)
 
+    def fresh_values(self, rows: torch.Tensor, cols: torch.Tensor, all_rows: torch.Tensor, all_cols: torch.Tensor,
+                     generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+        """``U(-b, b)`` values for connections at ``(rows, cols)``: ``b = init_bound`` for the dense-scale
+        inits, else ``b`` per connection from the kept fans of the topology ``(all_rows, all_cols)``."""
+        if not self.init.startswith("sparse_"):
+            return _uniform(rows.numel(), self.init_bound, generator, like)
+        k_in = torch.bincount(all_rows, minlength=self.out_features).clamp(min=1).to(like.dtype)
+        k_out = torch.bincount(all_cols, minlength=self.in_features).clamp(min=1).to(like.dtype)
+        fan = k_in[rows] if self.init == "sparse_he" else k_in[rows] + k_out[cols]
+        bound = (6.0 / fan).sqrt()
+        return _uniform(rows.numel(), 1.0, generator, like) * bound.to(like.device)
+
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Redraw ``values`` (and the bias) from the init distribution; the topology is kept."""
-        self.values.copy_(_uniform(self.values.numel(), self.init_bound, generator, self.values))
+        self.values.copy_(self.fresh_values(self.rows, self.cols, self.rows, self.cols, generator, self.values))
         if self.bias is not None:
             if self.init == "linear":
                 self.bias.copy_(_uniform(self.out_features, 1.0 / math.sqrt(self.in_features), generator, self.bias))
@@ -454,9 +478,10 @@ def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Opt
     sample_dev = generator.device if generator is not None else torch.device("cpu")
     new_lin = sample_positions(layer.in_features * layer.out_features, r, kept_lin.to(sample_dev),
                                generator).to(lin.device)
-    new_vals = (_uniform(r, layer.init_bound, generator, values) if grow_init == "init"
-                else values.new_zeros(r))
     all_lin = torch.cat([kept_lin, new_lin])
+    n_in = layer.in_features
+    new_vals = (layer.fresh_values(new_lin // n_in, new_lin % n_in, all_lin // n_in, all_lin % n_in, generator, values)
+                if grow_init == "init" else values.new_zeros(r))
     order = torch.argsort(all_lin)
 
     def remap(t: torch.Tensor) -> torch.Tensor:
@@ -693,7 +718,10 @@ def regrow_alive(model: TrulySparseMLP, removed: Sequence[set], budget: Sequence
         order = torch.argsort(all_lin)
         n_old = layer.nnz
         _remap_state(optimizer, layer.values, n_old, lambda t: torch.cat([t, t.new_zeros(k)])[order])
-        vals = torch.cat([layer.values.detach(), _uniform(k, layer.init_bound, generator, layer.values.detach())])
+        n_in = layer.in_features
+        fresh = layer.fresh_values(new_lin // n_in, new_lin % n_in, all_lin // n_in, all_lin % n_in, generator,
+                                   layer.values.detach())
+        vals = torch.cat([layer.values.detach(), fresh])
         layer.set_structure(all_lin[order], vals[order])
         grown += k
     return grown

@@ -1,12 +1,14 @@
 """The method hook contract and the registry."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from ..core.distributions import check_distribution, check_empty_layers, check_sparsity, layer_nnz, ON_EMPTY
+from ..core import init as sparse_init
 from ..core import seeding
 from ..core.masks import Masking, resolve_dense
 
@@ -58,6 +60,27 @@ def _options(cls: type) -> set[str]:
     return names
 
 
+def _then_init_weights(init_masks: Callable) -> Callable:
+    """Wrap a method's ``init_masks`` so that, on the outermost call only (a subclass calling
+    ``super().init_masks`` is not initialised twice), the returned masks get ``self.init``
+    (:func:`sparsenb.core.init.apply_init`, fresh draws from the method's ``"init"`` stream)."""
+
+    @functools.wraps(init_masks)
+    def wrapper(self: "Method", model: nn.Module, data: Any = None) -> Masking | None:
+        depth = getattr(self, "_init_masks_depth", 0)
+        self._init_masks_depth = depth + 1
+        try:
+            masks = init_masks(self, model, data)
+        finally:
+            self._init_masks_depth = depth
+        if depth == 0 and masks is not None:
+            sparse_init.apply_init(masks, getattr(self, "init", "dense"),
+                                   generator=seeding.generator(self.seed, "init"))
+        return masks
+
+    return wrapper
+
+
 class Method:
     """Base class: a fixed random sparse mask (the ``static`` method).
 
@@ -80,12 +103,23 @@ class Method:
         dense: parameter names kept dense, or "first_last"/"first"/"last".
         seed: seed of the method's own random generator.
         on_empty: a layer left with nnz 0: "warn" (default), "raise" or "ignore".
+        init: weight initialisation of the masked weights once the masks exist
+            (:mod:`sparsenb.core.init`): ``"dense"`` (default: the model's own, dense-scale init,
+            untouched), ``"sparse"`` (each neuron rescaled to its kept fan-in),
+            ``"sparse_he"`` or ``"sparse_glorot"``. Applied after every subclass's
+            ``init_masks`` (automatically, once), and regrown weights follow the same rule.
     """
 
     name = "base"
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "init_masks" in cls.__dict__:
+            cls.init_masks = _then_init_weights(cls.__dict__["init_masks"])
+
     def __init__(self, sparsity: float = 0.9, distribution: str = "erk",
-                 dense: Sequence[str] | str = (), seed: int = 0, on_empty: str = "warn"):
+                 dense: Sequence[str] | str = (), seed: int = 0, on_empty: str = "warn", init: str = "dense"):
+        self.init = sparse_init.check_init(init)
         self.sparsity = check_sparsity(sparsity)
         self.distribution = check_distribution(distribution)
         if not (dense is None or isinstance(dense, str)
@@ -142,3 +176,6 @@ class Method:
 
     def log(self, step: int, layer: str, change: dict[str, int]) -> None:
         self.events.append({"step": step, "layer": layer, **change})
+
+
+Method.init_masks = _then_init_weights(Method.init_masks)

@@ -35,7 +35,14 @@ Two variants (paper, 'Proposed method'; official code ``ctre_sim`` / ``ctre_seq`
 New connections get a fresh value, ``grow="he_uniform"`` (the official
 code's ``random_uniform``: ``U(-sqrt(6/n_in), sqrt(6/n_in))``), ``"init"``
 (``U(+-1/sqrt(n_in))``, as our SET) or ``"zero"``; their optimizer moments
-are reset by :meth:`sparsenb.Masking.update`. Pruned weights stay exactly zero
+are reset by :meth:`sparsenb.Masking.update`. With a sparsity-aware ``init``
+(:mod:`sparsenb.core.init`) the ``n_in`` of these ranges is each neuron's kept fan-in.
+
+Initialisation in the official code (``zahraatashgahi/CTRE``, ``code/model_utils.py``): the
+``masked_fully_connected`` layers of ``tensorflow.contrib.model_pruning`` with their default
+``xavier_initializer`` (Glorot-uniform at the *dense* fan-in and fan-out) and zero biases, the
+ER mask on top; new connections ``random_uniform`` as above, at the dense fan-in. The notebook's
+``INIT="glorot"`` (:func:`sparsenb.core.init.dense_init_`) with ``init="dense"`` is exactly that. Pruned weights stay exactly zero
 after every optimizer step (the mask's optimizer hooks).
 
 Where the activations come from
@@ -70,6 +77,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..core import init as sparse_init
 from ..core.masks import Masking, magnitude_drop as masks_magnitude_drop
 from .base import Method, register
 
@@ -277,11 +285,15 @@ class _CTREBase(Method):
         self.sim_epochs += 1
         return sims
 
-    def grow_values(self, param: torch.Tensor) -> torch.Tensor | None:
-        """Values for new connections of ``param`` (None = let Masking.update use ``self.grow``)."""
+    def grow_values(self, param: torch.Tensor, new_mask: torch.Tensor) -> torch.Tensor | None:
+        """Values for new connections of ``param`` (None = let Masking.update use ``self.grow``):
+        ``U(+-sqrt(6 / fan_in))``, with the dense fan-in under ``init="dense"`` and the kept fan-in of
+        ``new_mask`` under a sparse init (:func:`sparsenb.core.init.grow_bound`)."""
         if self.grow != "he_uniform":
             return None
-        bound = math.sqrt(6.0 / max(1, param[0].numel()))
+        bound = sparse_init.grow_bound(param, new_mask, self.init, "he")
+        if torch.is_tensor(bound):
+            bound = bound.cpu()
         return (torch.rand(param.shape, generator=self.generator) * 2 - 1) * bound
 
     def evolve(self, epoch: int, masks: Masking, use_similarity: bool) -> None:
@@ -294,7 +306,7 @@ class _CTREBase(Method):
             scores = sims[mp.name] if use_similarity else self.random_scores(mp.mask)
             new, counts = ctre_masks(mp.param, mp.mask, self.zeta, scores,
                                      self.replace_regrown and use_similarity, rand)
-            values = self.grow_values(mp.param)
+            values = self.grow_values(mp.param, new)
             change = masks.update(mp.name, new, grow="zero" if self.grow == "he_uniform" else self.grow,
                                   values=values, generator=self.generator)
             self.log(step=(epoch + 1) * self.steps_per_epoch, layer=mp.name,

@@ -14,6 +14,12 @@ total_steps``, 75% of training by default), for every sparse layer ``l`` with
   weight may come back). Grown weights start at zero and their optimizer
   moments are reset.
 
+Initialisation in the official code (``google-research/rigl``, TensorFlow): the layers' default
+Glorot-uniform weights at the dense fan-in/fan-out (its MNIST MLP), or the models' own initialisers,
+and the mask applied on top; grown weights start at zero (``grow_init="zeros"``). Here the weights are
+the model's own unless ``init`` of :class:`~sparsenb.methods.base.Method` asks for the sparsity-aware
+rule of :mod:`sparsenb.core.init`.
+
 The update runs in ``after_backward``, where the gradients are still dense:
 autograd computes ``dL/dw`` for pruned weights too (the masks zero them before
 the step only for optimizers that need it, see :mod:`sparsenb.core.masks`). The

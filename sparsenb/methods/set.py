@@ -16,6 +16,17 @@ New weights get a fresh random value (``grow="init"``, the paper's choice) or
 zero (``grow="zero"``); their optimizer moments are reset (see :mod:`sparsenb.core.masks`).
 The initial topology is Erdős–Rényi in the paper (``distribution="er"``); ERK
 gives the same densities for MLPs.
+
+Initialisation in the official code (``dcmocanu/sparse-evolutionary-artificial-neural-networks``):
+the Keras version (``SET-MLP-Keras-Weights-Mask``) builds dense ``Dense`` layers with Keras'
+default Glorot-uniform weights (dense fan-in and fan-out) and zero biases and enforces the mask as a
+kernel constraint, so new connections start at 0 there; the NumPy versions draw initial and new
+weights from N(0, 0.1^2) (``SET-MLP-Sparse-Python-Data-Structures``) or He-uniform with the dense
+fan-in (``set_mlp_sequential.py``, also the truly sparse code). Here the weights are the model's own
+(``sparsenb.core.init.dense_init_(model, "glorot")`` reproduces the Keras start) unless ``init`` of
+:class:`~sparsenb.methods.base.Method` asks for the sparsity-aware rule of :mod:`sparsenb.core.init`; a fresh
+``grow="init"`` value is ``U(+-1/sqrt(fan_in))`` with the dense fan-in under ``init="dense"`` and
+each neuron's kept fan-in under a sparse init.
 """
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ including the large depthwise kernels, and all linear layers) carrying a mask.
 The scheme, as in the authors' code (``--sparse_init snip --prune magnitude --growth random``):
 
 * init: a global SNIP mask (keep the ``(1 - s) * N`` largest ``|g * theta|`` over all layers,
-  one batch; ``init="snip"``) or a random mask with ERK layer densities (``init="random"``);
+  one batch; ``mask_init="snip"``) or a random mask with ERK layer densities (``mask_init="random"``);
 * every ``update_every`` optimizer steps ``t``, in every sparse layer with ``n_l`` kept weights:
   the prune rate is cosine-annealed over training,
 
@@ -54,34 +54,35 @@ class SLaK(Method):
     """SLaK's dynamic sparse training (see the module docstring).
 
     Args:
-        init: ``"snip"`` (global SNIP on one batch, the paper) or ``"random"`` (ERK random).
+        mask_init: ``"snip"`` (global SNIP on one batch, the paper) or ``"random"`` (ERK random).
         update_every: optimizer steps between mask updates (authors' code: ``-u 2000`` / ``100``).
         prune_rate: initial fraction of each layer's kept weights replaced per update (``0.5`` / ``0.3``).
         min_rate: the cosine schedule's floor (authors' code: 0.005).
-        **kwargs: ``sparsity`` (paper: 0.4), ``distribution``, ``dense``, ``seed`` of :class:`Method`.
+        **kwargs: ``sparsity`` (paper: 0.4), ``distribution``, ``dense``, ``seed``, ``init`` (weight
+            init, :mod:`sparsenb.core.init`; default ``"dense"``: the model's own) of :class:`Method`.
     """
 
-    def __init__(self, init: str = "snip", update_every: int = 100, prune_rate: float = 0.5,
+    def __init__(self, mask_init: str = "snip", update_every: int = 100, prune_rate: float = 0.5,
                  min_rate: float = 0.005, **kwargs: Any):
         super().__init__(**kwargs)
-        if init not in ("snip", "random"):
-            raise ValueError(f"init must be 'snip' or 'random', got {init!r}")
+        if mask_init not in ("snip", "random"):
+            raise ValueError(f"mask_init must be 'snip' or 'random', got {mask_init!r}")
         if update_every < 1 or not 0.0 <= min_rate <= prune_rate < 1.0:
             raise ValueError(f"need update_every >= 1 and 0 <= min_rate <= prune_rate < 1; "
                              f"got {update_every}, {min_rate}, {prune_rate}")
-        self.init, self.update_every, self.prune_rate, self.min_rate = init, update_every, prune_rate, min_rate
+        self.mask_init, self.update_every, self.prune_rate, self.min_rate = mask_init, update_every, prune_rate, min_rate
 
     def __repr__(self) -> str:
-        return (f"SLaK(sparsity={self.sparsity}, init={self.init!r}, update_every={self.update_every}, "
+        return (f"SLaK(sparsity={self.sparsity}, mask_init={self.mask_init!r}, update_every={self.update_every}, "
                 f"prune_rate={self.prune_rate})")
 
     def init_masks(self, model: nn.Module, data: Any = None) -> Masking:
         """SNIP (needs ``data``: an ``(x, y)`` batch or a loader) or random ERK masks at ``sparsity``."""
-        if self.init == "random":
+        if self.mask_init == "random":
             return super().init_masks(model, data)
         if data is None:
-            raise ValueError("SLaK with init='snip' needs a batch: pass init_data=(x, y) or a loader to the "
-                             "Trainer, or use init='random'")
+            raise ValueError("SLaK with mask_init='snip' needs a batch: pass init_data=(x, y) or a loader to the "
+                             "Trainer, or use mask_init='random'")
         return prune_at_init(model, "snip", self.sparsity, data=data, scope="global", dense=self.dense,
                              generator=self.generator)
 
