@@ -87,7 +87,7 @@ def test_registered_with_descriptions():
 
 def test_unknown_name_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path))
-    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.01)
+    monkeypatch.setattr(data.registry, "DOWNLOAD_TIMEOUT", 0.01)
     with pytest.raises(data.DataError, match=r"'madelonn'(.|\n)*pinned here: \['BASEHOCK', 'PCMAC', 'Yale', 'madelon'\]"):
         load_scikit_feature("madelonn")
 
@@ -177,7 +177,7 @@ def test_unlisted_scikit_feature_file_prints_its_sha256_and_unknown_names_fail_c
     monkeypatch.setenv("SPARSENB_DATA_DIR", str(tmp_path / "cache"))
     d = data.load("scikit-feature:other")
     assert len(d.sha256) == 64 and d.sha256 in capsys.readouterr().out
-    monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT", 0.01)
+    monkeypatch.setattr(data.registry, "DOWNLOAD_TIMEOUT", 0.01)
     with pytest.raises(data.DataError, match="could not obtain scikit-feature/nosuchset.mat"):
         data.load("scikit-feature:nosuchset")
     with pytest.raises(ValueError, match="without extension"):
