@@ -232,6 +232,19 @@ def notebook_html(stem: str, root: Path | None = None) -> str:
         f"committed.</p>\n<div class=\"notebook\">{body}</div>\n</main>"))
 
 
+def _favicon() -> bytes:
+    """A 1x1 transparent icon (an ICO holding one PNG), so no page logs a 404 for ``/favicon.ico``."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    png = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 6, 0, 0, 0))
+           + chunk(b"IDAT", zlib.compress(b"\x00\x00\x00\x00\x00")) + chunk(b"IEND", b""))
+    return struct.pack("<HHH", 0, 1, 1) + struct.pack("<BBBBHHII", 1, 1, 0, 0, 1, 32, len(png), 22) + png
+
+
 def build_site(out: Path | str, root: Path | None = None) -> list[Path]:
     """Write the site into ``out`` (created; its old pages and figures replaced); returns the pages written."""
     root = root or project_root()
@@ -240,6 +253,7 @@ def build_site(out: Path | str, root: Path | None = None) -> list[Path]:
         raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
     out.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(out / "figures", ignore_errors=True)
+    (out / "favicon.ico").write_bytes(_favicon())  # browsers may ask for it despite the page's data: icon
     pages = [out / "index.html"]
     pages[0].write_text(index_html(root))
     for stem in sorted(NOTEBOOKS):
