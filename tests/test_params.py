@@ -77,3 +77,18 @@ def test_papermill_users_can_check_names_before_executing():
     with pytest.raises(P.ParameterError, match="unknown parameter EPOCH of 01_set_rigl; did you mean EPOCHS"):
         snb.nb.params.check_notebook(nb, {"EPOCH": 5})
     snb.nb.params.check_notebook(nb, {"EPOCHS": 5, "PROFILE": "smoke", "THREADS": 2})
+
+
+def test_settings_takes_each_parameter_once_from_the_namespace():
+    import sparsenb as snb
+
+    ns = {"PROFILE": "smoke", "SEEDS": None, "WARMUP_EPOCHS": 3, "OUT_DIR": "/tmp/x", "PROGRESS": False,
+          "torch": object()}
+    cfg = snb.nb.settings("13_alacpd", ns)
+    assert cfg.WARMUP_EPOCHS == 3                       # given: replaces the profile's value
+    assert cfg.SEEDS == snb.nb.catalog.resolve("13_alacpd", "smoke").SEEDS   # None: the profile's value
+    assert "OUT_DIR" not in cfg and "torch" not in cfg
+    with pytest.raises(ValueError, match="SEEDS must be an int"):
+        snb.nb.settings("13_alacpd", dict(ns, SEEDS="two"))
+    with pytest.raises(ValueError, match="PROFILE"):
+        snb.nb.settings("13_alacpd", {"SEEDS": 1})

@@ -103,3 +103,24 @@ def resolve(stem: str, profile: str, overrides: dict[str, Any] | None = None) ->
     params.check({k: p for k, p in spec.items() if k in cfg}, given, where=stem, profile=profile)
     cfg.update(given)
     return cfg
+
+
+def settings(stem: str, namespace: dict[str, Any]) -> Config:
+    """The settings a notebook runs with: ``resolve(stem, PROFILE, overrides)`` where the overrides are
+    the notebook's parameters found in ``namespace`` (pass ``globals()``), so a settings cell names
+    each parameter once::
+
+        cfg = snb.nb.settings("01_set_rigl", globals())
+
+    ``PROFILE`` comes from ``namespace``; a parameter left at ``None`` takes the profile's value;
+    names the profile does not know (``OUT_DIR``, ``PROGRESS`` ...) are not settings and are skipped.
+    """
+    if "PROFILE" not in namespace:
+        raise ValueError(f"{stem}: no PROFILE in the namespace given to settings(); pass globals() from the notebook")
+    nb = notebooks().get(stem)
+    if nb is None:
+        raise ValueError(f"unknown notebook {stem!r}; known: {sorted(notebooks())}")
+    known = set(params.notebook_spec(stem)) | {k for prof in nb.profiles.values() for k in prof}
+    not_settings = {"PROFILE", "OUT_DIR", "FIG_DIR", "PROGRESS"}
+    overrides = {k: namespace[k] for k in sorted(known - not_settings) if k in namespace}
+    return resolve(stem, namespace["PROFILE"], overrides)
