@@ -9,7 +9,10 @@ only when needed:
 * :mod:`.tabular`: scikit-feature sets (madelon, PCMAC, BASEHOCK, Yale).
 * :mod:`.timeseries`: the ``ucr:<Name>`` family (needs the ``timeseries`` extra, sktime).
 * :mod:`.graphs`: Planetoid citation graphs (Cora, Citeseer, Pubmed).
+
+:mod:`.continual` splits any of them into class-incremental tasks (:func:`split_classes`).
 """
+from .continual import ClassTask, split_classes
 from .registry import DataError, TensorData, available, data_dir, fetch, load, register, register_family
 
-__all__ = ["DataError", "TensorData", "available", "data_dir", "fetch", "load", "register", "register_family"]
+__all__ = ["ClassTask", "split_classes", "DataError", "TensorData", "available", "data_dir", "fetch", "load", "register", "register_family"]

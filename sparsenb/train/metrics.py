@@ -5,7 +5,8 @@ from typing import Sequence
 
 import torch
 
-__all__ = ["border_share", "disagreement", "mask_distance", "pairwise_mean", "ITOPTracker"]
+__all__ = ["border_share", "disagreement", "mask_distance", "pairwise_mean", "ITOPTracker",
+           "continual_accuracy", "average_accuracy", "forgetting"]
 
 
 def border_share(degree: Sequence[float], image_shape: Sequence[int], width: int = 4) -> float:
@@ -108,3 +109,50 @@ class ITOPTracker:
     def rate(self) -> float:
         """``sum |ever| / sum numel`` over the tracked (sparse) layers, in [density, 1]."""
         return sum(int(e.sum()) for e in self.ever.values()) / sum(e.numel() for e in self.ever.values())
+
+
+# -- continual learning (class- and task-incremental accuracy, forgetting) ---------------------
+
+def continual_accuracy(logits: torch.Tensor, y: torch.Tensor, task_classes: Sequence[int]) -> tuple[float, float]:
+    """(class-incremental, task-incremental) accuracy of one task's examples.
+
+    ``logits`` (N, C) over every class of the sequence, ``y`` (N,) labels, ``task_classes`` the
+    labels of the task the examples come from. Class-incremental (CIL): argmax over all C outputs
+    (the task is not known at test time). Task-incremental (TIL): argmax over the task's outputs only.
+    """
+    if logits.ndim != 2 or len(logits) != len(y) or len(y) == 0:
+        raise ValueError(f"logits (N, C) and labels (N,) must match and be non-empty, got {tuple(logits.shape)}, {tuple(y.shape)}")
+    cil = float((logits.argmax(1) == y).double().mean())
+    cls = torch.as_tensor(list(task_classes), dtype=torch.long)
+    til = float((cls[logits[:, cls].argmax(1)] == y).double().mean())
+    return cil, til
+
+
+def _row(acc: Sequence[Sequence[float | None]], t: int) -> list[float]:
+    if not 0 <= t < len(acc):
+        raise ValueError(f"task {t} is not in an accuracy matrix of {len(acc)} rows")
+    row = [acc[t][j] for j in range(t + 1)]
+    if any(v is None for v in row):
+        raise ValueError(f"row {t} of the accuracy matrix is missing a task seen so far: {row}")
+    return [float(v) for v in row]
+
+
+def average_accuracy(acc: Sequence[Sequence[float | None]], t: int | None = None) -> float:
+    """Mean accuracy over the tasks seen after learning task ``t`` (default: the last row).
+
+    ``acc[i][j]``: accuracy on task ``j`` after learning task ``i`` (defined for ``j <= i``).
+    """
+    t = len(acc) - 1 if t is None else t
+    return sum(_row(acc, t)) / (t + 1)
+
+
+def forgetting(acc: Sequence[Sequence[float | None]], t: int | None = None) -> float:
+    """Mean drop, over the earlier tasks ``j < t``, from the accuracy right after learning ``j`` to now:
+    ``F_t = 1/t sum_{j<t} (acc[j][j] - acc[t][j])`` (the definition of AFAF's official code;
+    positive = forgotten). 0.0 for ``t = 0``.
+    """
+    t = len(acc) - 1 if t is None else t
+    row = _row(acc, t)
+    if t == 0:
+        return 0.0
+    return sum(float(acc[j][j]) - row[j] for j in range(t)) / t
