@@ -34,7 +34,7 @@ from ..train.metrics import average_accuracy, continual_accuracy, forgetting
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "make_tasks", "afaf_config", "run_arm", "summarize", "claims",
-           "plot_accuracy_matrices", "plot_accuracy_after_each_task", "plot_neurons"]
+           "compare_rows", "plot_accuracy_matrices", "plot_accuracy_after_each_task", "plot_neurons"]
 
 Settings = settings_class("16_afaf")  # typed, frozen; from specs/16_afaf.json
 
@@ -239,6 +239,23 @@ def claims(summary: dict[str, dict], seeds: int, margin: float) -> list[dict]:
         else:
             out.append({"id": "afaf_forward_transfer", "holds": a >= b, "state": None, "reason": "", "detail": detail})
     return out
+
+
+def compare_rows(summary: dict[str, dict]) -> list[dict]:
+    """The rows of the notebook's "ours beside the paper's" table (orderings only; the paper gives split CIFAR-10)."""
+    def v(arm: str, key: str) -> str:
+        return f"{summary[arm][key]:.3f}" if arm in summary else "—"
+
+    return [{"setting": "CIL forgetting (lower = better)",
+             "ours": f"AFAF {v('afaf', 'forgetting_cil')}, static {v('static', 'forgetting_cil')}, "
+                     f"fine-tuning {v('finetune', 'forgetting_cil')}, EWC {v('ewc', 'forgetting_cil')}",
+             "paper": "AFAF forgets less than fine-tuning and the sparse baselines (split CIFAR-10)"},
+            {"setting": "final CIL accuracy",
+             "ours": f"AFAF {v('afaf', 'final_cil')}, fine-tuning {v('finetune', 'final_cil')}, EWC {v('ewc', 'final_cil')}",
+             "paper": "AFAF above fine-tuning and the regularisation methods"},
+            {"setting": "new-task TIL accuracy on reuse tasks",
+             "ours": f"AFAF {v('afaf', 'new_task_til_reuse')}, without reuse {v('afaf_noreuse', 'new_task_til_reuse')}",
+             "paper": "reusing related neurons helps the new task (forward transfer)"}]
 
 
 # -- figures -----------------------------------------------------------------------------------
