@@ -19,7 +19,7 @@ Config keys read (see ``sparsenb.nb.catalog``): ``MODEL``, ``WIDTH``, ``BLOCKS``
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import matplotlib.pyplot as plt
 import torch
@@ -36,10 +36,11 @@ from .common import method_options
 from ..core.masks import Masking
 from ..train.metrics import mask_distance
 from ..methods import sup_tickets as st
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from ..train.trainer import FunctionLR, Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from ..train.trainer import evaluate as _evaluate
 from .spec import acc_text, settings_class
 
-__all__ = ["Settings", "OURS", "GROWTH", "build_trainer", "evaluate", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
+__all__ = ["Settings", "OURS", "GROWTH", "build_trainer", "evaluate", "train_cycle", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
            "plot_cycles", "plot_summary", "plot_schedule"]
 
 Settings = settings_class("09_sup_tickets")  # typed, frozen; from specs/09_sup_tickets.json
@@ -71,16 +72,35 @@ def build_trainer(data: TensorData, cfg: dict, method: str, sparsity: float, see
     return trainer, train_loader, test_loader
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device) -> float:
-    """Test accuracy of ``model`` (eval mode) over ``loader``."""
-    model.eval()
-    correct = seen = 0
-    for x, y in loader:
-        out = model(x.to(device, non_blocking=True))
-        correct += int((out.argmax(1).cpu() == y).sum())
-        seen += len(y)
-    return correct / max(seen, 1)
+    """Test accuracy of ``model`` (eval mode) over ``loader`` (:func:`sparsenb.train.trainer.evaluate`)."""
+    return _evaluate(model, loader, device)["acc"]
+
+
+def train_cycle(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable, cycle_epochs: int,
+                lr_min: float, lr_max: float, device: torch.device, augment: Callable | None = None,
+                amp: bool = False, loss_fn: Callable | None = None) -> list[dict]:
+    """Train one cycle of ``cycle_epochs`` epochs with the mask frozen and a per-step triangular LR.
+
+    The :class:`~sparsenb.train.trainer.Trainer` with no method and a per-step
+    :class:`~sparsenb.train.trainer.FunctionLR`: step ``i`` of epoch ``e`` (``n`` steps per epoch) runs at
+    ``triangular_lr((e + (i + 1) / n) / cycle_epochs, lr_min, lr_max)``. The masks must already be
+    attached to ``optimizer`` (pruned weights stay exactly zero); nothing here changes them.
+    Returns one row per epoch: ``epoch``, ``train_loss``, ``train_acc``, ``lr_first``, ``lr_last``
+    (the LR of the epoch's first and last step).
+    """
+    n = len(loader)
+    total = n * cycle_epochs
+
+    def lr_at(k: int) -> float:  # FunctionLR asks once more after the last step: that LR stays set
+        e, i = divmod(min(k, total - 1), n)
+        return st.triangular_lr((e + (i + 1) / n) / cycle_epochs, lr_min, lr_max)
+
+    trainer = Trainer(model, None, optimizer, epochs=cycle_epochs, scheduler=FunctionLR(optimizer, lr_at),
+                      scheduler_step="step", device=device, amp=amp, loss_fn=loss_fn, progress=False,
+                      augment=augment, batch_bar=False)
+    return [{"epoch": h["epoch"], "train_loss": h["train_loss"], "train_acc": h["train_acc"],
+             "lr_first": lr_at(e * n), "lr_last": lr_at(e * n + n - 1)} for e, h in enumerate(trainer.fit(loader))]
 
 
 def base_run(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int, device: str = "auto",
@@ -133,7 +153,7 @@ def sup_tickets_run(data: TensorData, cfg: dict, method: str, sparsity: float, s
         grads = (st.dense_gradients(model, _fixed_batch(data, cfg["BATCH_SIZE"], seed + k, dev))
                  if GROWTH[method] == "gradient" else None)
         regrown = st.reexplore_(masks, cfg["REEXPLORE"], GROWTH[method], generator=gen, grads=grads)
-        rows = st.train_cycle(model, trainer.optimizer, train_loader, cfg["CYCLE_EPOCHS"], cfg["LR_MIN"],
+        rows = train_cycle(model, trainer.optimizer, train_loader, cfg["CYCLE_EPOCHS"], cfg["LR_MIN"],
                               cfg["LR_MAX"], dev, augment=trainer.augment, amp=trainer.amp)
         ticket_masks = {mp.name: mp.mask.clone() for mp in masks}
         st.superpose_(avg, st.float_state(model), k)
