@@ -48,6 +48,29 @@ ARMS = ("ticket", "reinit", "random_mask")
 """The three lines of the paper's figure: winning ticket, random reinitialisation, random mask."""
 
 
+class FirstBatches:
+    """The first ``steps`` batches of consecutive passes over ``loader`` (each pass reshuffles), as one epoch.
+
+    Iterating starts no pass before its first batch is asked for and stops right after batch
+    ``steps``, so the loader's generator advances exactly as in a ``while``/``for``/``break`` loop.
+    """
+
+    def __init__(self, loader: Any, steps: int):
+        self.loader, self.steps = loader, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        done = 0
+        while done < self.steps:
+            for batch in self.loader:
+                yield batch
+                done += 1
+                if done >= self.steps:
+                    return
+
+
 def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "auto", progress: bool = False,
             controls: Sequence[str] = ("reinit", "random_mask")) -> list[dict[str, Any]]:
     """Iterative magnitude pruning of ``cfg["MODEL"]`` on ``data`` for one seed, with controls.
@@ -74,18 +97,10 @@ def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "
         train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev.type == "cuda")
         opt = make_optimizer(model, cfg.get("OPTIMIZER", "adam"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
                              weight_decay=cfg.get("WEIGHT_DECAY", 0.0))
-        if steps is not None:  # dense pre-training to the rewind point theta_k
-            model.to(dev).train()
+        if steps is not None:  # dense pre-training to the rewind point theta_k: the first `steps` batches
             masks.attach(opt)
-            done = 0
-            while done < steps:
-                for x, y in train_loader:
-                    opt.zero_grad(set_to_none=True)
-                    torch.nn.functional.cross_entropy(model(x.to(dev)), y.to(dev)).backward()
-                    opt.step()
-                    done += 1
-                    if done >= steps:
-                        break
+            Trainer(model, None, opt, epochs=1, device=dev, amp=False, progress=False,
+                    batch_bar=False).fit(FirstBatches(train_loader, steps))
             return {"steps": steps}
         sched = make_scheduler(opt, cfg.get("SCHEDULE", "constant"), cfg["EPOCHS"])
         trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=cfg["EPOCHS"], scheduler=sched,
