@@ -276,15 +276,15 @@ def test_split_validation_is_stratified_deterministic_and_disjoint():
     X = torch.arange(40, dtype=torch.float32)[:, None]
     y = torch.tensor([0] * 20 + [1] * 20)
     d = TensorData("t", X, y, X[:4], y[:4], 2, (1,), "test")
-    tr, Xv, yv = split_validation(d, 0.1, seed=42)
-    tr2, Xv2, _ = split_validation(d, 0.1, seed=42)
+    tr, Xv, yv = split_validation(d, 0.1, seed=42, stratify=True)
+    tr2, Xv2, _ = split_validation(d, 0.1, seed=42, stratify=True)
     assert torch.equal(Xv, Xv2) and len(yv) == 4 and yv.bincount().tolist() == [2, 2]
     assert len(tr.y_train) == 36 and not set(tr.X_train[:, 0].tolist()) & set(Xv[:, 0].tolist())
     assert torch.equal(tr.X_test, d.X_test)
     # at least one example per class even when the fraction is smaller
     y15 = torch.arange(15).repeat(4)
     d15 = TensorData("t", torch.zeros(60, 1), y15, torch.zeros(1, 1), y15[:1], 15, (1,), "test")
-    assert sorted(split_validation(d15, 0.1)[2].tolist()) == list(range(15))
+    assert sorted(split_validation(d15, 0.1, seed=42, stratify=True)[2].tolist()) == list(range(15))
 
 
 def test_claim_rule_compares_best_variant_with_best_baseline():

@@ -10,8 +10,9 @@ e.g. where a pruning criterion disconnects the network).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from .. import methods
@@ -149,17 +150,52 @@ def train_fixed_masks(model: torch.nn.Module, masks: Masking, data: TensorData, 
     return trainer.fit(train_loader, test_loader)
 
 
-def summarize(results: list[dict], key: str = "test_acc") -> list[dict]:
-    """Mean and (sample) std of ``key`` over seeds, per (method, sparsity), in first-seen order.
+def summarize(rows: Iterable[Mapping], by: Sequence[str] = ("method", "sparsity"),
+              metrics: str | Sequence[str] | Mapping[str, Sequence[str]] = "test_acc",
+              stats: Sequence[str] = ("mean", "std"), backend: str = "torch") -> list[dict]:
+    """Group ``rows`` by their values of the keys ``by`` and reduce ``metrics`` over each group.
 
-    Returns rows ``{"method", "sparsity", "mean", "std", "n"}``.
+    The one summary of the notebooks (mean and spread over seeds, per arm). Groups come in
+    first-seen order. Each output row holds the ``by`` keys and their values, ``n`` (rows in the
+    group) and, per metric, the ``stats`` among ``"mean"``, ``"std"`` (sample standard deviation,
+    0 for one row), ``"max"``, ``"min"``. Column names: one metric given as a string gets the bare
+    stat names (``{"method", "sparsity", "n", "mean", "std"}`` by default); a sequence of metrics
+    gets ``<metric>_<stat>``; a mapping ``{metric: stats}`` chooses the stats per metric (same naming).
+
+    ``backend``: ``"torch"`` (float64 tensors) or ``"numpy"``. The two round sums differently from
+    five values on; every notebook keeps the one its committed record was computed with.
     """
-    groups: dict[tuple, list[float]] = {}
-    for r in results:
-        groups.setdefault((r["method"], r["sparsity"]), []).append(float(r[key]))
-    rows = []
-    for (method, sparsity), vals in groups.items():
-        t = torch.tensor(vals, dtype=torch.float64)
-        std = float(t.std()) if len(vals) > 1 else 0.0
-        rows.append({"method": method, "sparsity": sparsity, "mean": float(t.mean()), "std": std, "n": len(vals)})
-    return rows
+    if backend not in ("torch", "numpy"):
+        raise ValueError(f"backend must be 'torch' or 'numpy', got {backend!r}")
+    bare = isinstance(metrics, str)
+    plan = ({metrics: tuple(stats)} if bare else dict(metrics) if isinstance(metrics, Mapping)
+            else {m: tuple(stats) for m in metrics})
+    unknown = {s for ss in plan.values() for s in ss} - set(_STATS)
+    if unknown:
+        raise ValueError(f"unknown stats {sorted(unknown)}; choose from {sorted(_STATS)}")
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    out = []
+    for key, members in groups.items():
+        row: dict[str, Any] = {**dict(zip(by, key)), "n": len(members)}
+        for metric, wanted in plan.items():
+            values = [float(r[metric]) for r in members]
+            for stat in wanted:
+                row[stat if bare else f"{metric}_{stat}"] = _STATS[stat](values, backend)
+        out.append(row)
+    return out
+
+
+def _mean(values: list[float], backend: str) -> float:
+    return float(torch.tensor(values, dtype=torch.float64).mean()) if backend == "torch" else float(np.mean(values))
+
+
+def _std(values: list[float], backend: str) -> float:
+    if len(values) < 2:
+        return 0.0
+    return (float(torch.tensor(values, dtype=torch.float64).std()) if backend == "torch"
+            else float(np.asarray(values).std(ddof=1)))
+
+
+_STATS = {"mean": _mean, "std": _std, "max": lambda v, b: float(max(v)), "min": lambda v, b: float(min(v))}

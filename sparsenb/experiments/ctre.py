@@ -33,7 +33,9 @@ from ..data.registry import TensorData
 from ..data.tabular import SCALINGS, SCIKIT_FEATURE, load_scikit_feature
 from ..core.init import DENSE_INITS, arm_label, dense_init_
 from ..core.masks import Masking
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..data.registry import split_validation  # re-exported for the notebook
+from ..train.trainer import Trainer, evaluate, make_optimizer, make_scheduler, set_seed
+from .common import summarize
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "INITS", "arm_rows", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
@@ -93,29 +95,6 @@ def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     return 1.0 - kept / total
 
 
-def split_validation(data: TensorData, fraction: float = 0.1, seed: int = 42
-                     ) -> tuple[TensorData, torch.Tensor, torch.Tensor]:
-    """Hold out a stratified ``fraction`` of the training split as validation (at least one per class).
-
-    Returns ``(train TensorData (the rest; test split unchanged), X_val, y_val)``; the same
-    ``seed`` always gives the same rows (``train_test_split(random_state=seed, stratify=y)``).
-    """
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    idx = np.arange(len(data.y_train))
-    y = data.y_train.numpy()
-    n_val = max(round(fraction * len(idx)), len(np.unique(y)))  # at least one example per class (Yale: 15)
-    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=y)
-    tr, va = torch.from_numpy(np.sort(tr)), torch.from_numpy(np.sort(va))
-    train = TensorData(name=data.name, X_train=data.X_train[tr], y_train=data.y_train[tr],
-                       X_test=data.X_test, y_test=data.y_test, num_classes=data.num_classes,
-                       input_shape=data.input_shape,
-                       source=f"{data.source}; {100 * fraction:g}% of train held out as validation (seed {seed})")
-    return train, data.X_train[va], data.y_train[va]
-
-
 def method_options(method: str, cfg: dict, sparsity: float, seed: int, steps_per_epoch: int,
                    val: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
     """Options of ``method`` from the notebook config: every sparse method starts from the same ER mask.
@@ -140,15 +119,9 @@ def method_options(method: str, cfg: dict, sparsity: float, seed: int, steps_per
     return opts
 
 
-@torch.no_grad()
 def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
               batch: int = 1000) -> float:
-    was = model.training
-    model.eval()
-    correct = sum(int((model(X[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum())
-                  for i in range(0, len(y), batch))
-    model.train(was)
-    return correct / len(y)
+    return evaluate(model, zip(X.split(batch), y.split(batch)), device)["acc"]
 
 
 def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = "auto",
@@ -172,7 +145,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     ``seconds``.
     """
     t0 = time.perf_counter()
-    train, X_val, y_val = split_validation(data, cfg["VAL_FRACTION"], seed=42)
+    train, X_val, y_val = split_validation(data, cfg["VAL_FRACTION"], seed=42, stratify=True)
     epochs = epochs_for(cfg, data.name)
     set_seed(seed)
     model = models.build("mlp", data.input_shape, data.num_classes, hidden=tuple(cfg["HIDDEN"]))
@@ -220,16 +193,9 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
 
 
 def summarize_runs(results: list[dict], key: str = "test_at_best_val") -> list[dict]:
-    """Mean and sample std of ``key`` over seeds per (dataset, method), in first-seen order."""
-    groups: dict[tuple[str, str], list[float]] = {}
-    for r in results:
-        groups.setdefault((r["dataset"], r["method"]), []).append(float(r[key]))
-    rows = []
-    for (dataset, method), vals in groups.items():
-        a = np.asarray(vals)
-        rows.append({"dataset": dataset, "method": method, "mean": float(a.mean()),
-                     "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
-    return rows
+    """Mean and sample std of ``key`` over seeds per (dataset, method), in first-seen order:
+    rows ``{"dataset", "method", "mean", "std", "n"}`` (:func:`sparsenb.experiments.common.summarize`, numpy)."""
+    return summarize(results, ("dataset", "method"), key, backend="numpy")
 
 
 def arm_rows(rows: list[dict], init: str) -> list[dict]:

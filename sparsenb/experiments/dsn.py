@@ -37,6 +37,7 @@ from .. import methods
 from ..data.registry import TensorData
 from ..models.dsn import DSNNet, build_dsn, windowed_convs
 from ..train.trainer import Trainer, pick_device, set_seed
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "PUBLISHED", "published_claim", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
@@ -164,21 +165,20 @@ def summarize_runs(results: Sequence[dict]) -> list[dict]:
     "training_flops_ratio", "region_density", "density"}``; ratios divide by the dense arm's mean
     (``nan`` when the dataset has no dense run).
     """
+    means = summarize(results, ("dataset", "arm"), {"test_acc": ("mean", "std"), "f_forward": ("mean",),
+                                                    "train_macs": ("mean",), "density": ("mean",)}, backend="numpy")
+    dense = {m["dataset"]: m for m in means if m["arm"] == "dense"}
     rows = []
-    keys = list(dict.fromkeys((r["dataset"], r["arm"]) for r in results))
-    for ds, arm in keys:
-        rs = [r for r in results if r["dataset"] == ds and r["arm"] == arm]
-        dense = [r for r in results if r["dataset"] == ds and r["arm"] == "dense"]
-        acc = np.array([r["test_acc"] for r in rs], dtype=np.float64)
-        f_d = np.mean([r["f_forward"] for r in dense]) if dense else math.nan
-        t_d = np.mean([r["train_macs"] for r in dense]) if dense else math.nan
+    for m in means:
+        d = dense.get(m["dataset"])
+        region = [r["region_density"] for r in results if (r["dataset"], r["arm"]) == (m["dataset"], m["arm"])]
         rows.append({
-            "dataset": ds, "arm": arm, "n": len(rs),
-            "acc_mean": float(acc.mean()), "acc_std": float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
-            "inference_flops_ratio": float(np.mean([r["f_forward"] for r in rs]) / f_d),
-            "training_flops_ratio": float(np.mean([r["train_macs"] for r in rs]) / t_d),
-            "region_density": float(np.mean([r["region_density"] for r in rs])) if rs[0]["region_density"] is not None else None,
-            "density": float(np.mean([r["density"] for r in rs])),
+            "dataset": m["dataset"], "arm": m["arm"], "n": m["n"],
+            "acc_mean": m["test_acc_mean"], "acc_std": m["test_acc_std"],
+            "inference_flops_ratio": float(m["f_forward_mean"] / (d["f_forward_mean"] if d else math.nan)),
+            "training_flops_ratio": float(m["train_macs_mean"] / (d["train_macs_mean"] if d else math.nan)),
+            "region_density": float(np.mean(region)) if region[0] is not None else None,
+            "density": m["density_mean"],
         })
     return rows
 

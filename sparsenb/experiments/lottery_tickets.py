@@ -34,6 +34,7 @@ from ..data.registry import TensorData
 from ..core.masks import Masking
 from ..methods.imp import FixedMasks, iterative_magnitude_pruning
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "run_imp", "imp_summary", "matches_dense", "plot_imp", "ARMS"]
@@ -121,22 +122,15 @@ def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "
 
 
 def imp_summary(runs: Sequence[Sequence[Mapping]], key: str = "test_acc") -> list[dict[str, Any]]:
-    """Mean and sample std over seeds of ``key`` per (arm, round).
+    """Mean and sample std over seeds of ``key`` per (arm, round) (:func:`sparsenb.experiments.common.summarize`).
 
     ``runs``: one :func:`run_imp` result per seed (same rounds). Returns rows
     ``{"arm", "round", "pct_remaining", "mean", "std", "n"}``; round 0 (the
     dense network) appears once, as ``"ticket"``.
     """
-    out = []
-    for arm in ARMS:
-        for r in range(len(runs[0])):
-            vals = [float(run[r][arm][key]) for run in runs if arm in run[r]]
-            if not vals:
-                continue
-            t = torch.tensor(vals, dtype=torch.float64)
-            out.append({"arm": arm, "round": r, "pct_remaining": float(runs[0][r]["pct_remaining"]),
-                        "mean": float(t.mean()), "std": float(t.std()) if len(vals) > 1 else 0.0, "n": len(vals)})
-    return out
+    long = [{"arm": arm, "round": r, "pct_remaining": float(runs[0][r]["pct_remaining"]), key: run[r][arm][key]}
+            for arm in ARMS for r in range(len(runs[0])) for run in runs if arm in run[r]]
+    return summarize(long, ("arm", "round", "pct_remaining"), key)
 
 
 def matches_dense(mean: float, dense_mean: float, dense_std: float, tolerance: float = 0.002) -> bool:

@@ -63,7 +63,7 @@ from ..models.classic import MLP
 from ..models.patchnet import PatchData, PatchNet, make_patch_data, neuron_masks, signal_noise
 from ..core import seeding
 from ..train.trainer import Trainer, set_seed
-from .common import train_fixed_masks
+from .common import summarize, train_fixed_masks
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "log_steps", "train_gd",
@@ -168,17 +168,9 @@ def mlp_prune_run(data: TensorData, p: float, seed: int, hidden: int, epochs: in
 
 def summarize_sweep(rows: Sequence[Mapping], keys: Sequence[str]) -> list[dict]:
     """Per pruning fraction (ascending): ``{"p", "n", "<key>_mean", "<key>_std", "<key>_max"}`` over seeds
-    (sample std; 0 for one seed)."""
-    out = []
-    for p in sorted({float(r["p"]) for r in rows}):
-        group = [r for r in rows if float(r["p"]) == p]
-        row: dict[str, Any] = {"p": p, "n": len(group)}
-        for key in keys:
-            v = torch.tensor([float(r[key]) for r in group], dtype=torch.float64)
-            row.update({f"{key}_mean": float(v.mean()), f"{key}_std": float(v.std()) if len(v) > 1 else 0.0,
-                        f"{key}_max": float(v.max())})
-        out.append(row)
-    return out
+    (sample std; 0 for one seed): :func:`sparsenb.experiments.common.summarize` by ``p``."""
+    ordered = sorted(({**r, "p": float(r["p"])} for r in rows), key=lambda r: r["p"])
+    return summarize(ordered, ("p",), {key: ("mean", "std", "max") for key in keys})
 
 
 # ---------------------------------------------------------------------------------------- figures

@@ -33,6 +33,7 @@ from ..core import seeding
 from ..train.augment import RandomCropFlip
 from ..data.registry import TensorData
 from .common import method_options
+from .common import summarize as common_summarize
 from ..core.masks import Masking
 from ..train.metrics import mask_distance
 from ..methods import sup_tickets as st
@@ -184,17 +185,14 @@ def sup_tickets_run(data: TensorData, cfg: dict, method: str, sparsity: float, s
 
 
 def summarize(base: list[dict], sup: list[dict]) -> list[dict]:
-    """Mean and sample std over seeds of the base model, the last cheap ticket and the superposed ticket, per method."""
-    rows = []
-    for method in dict.fromkeys(r["method"] for r in base + sup):
-        for label, vals in (("base DST", [r["test_acc"] for r in base if r["method"] == method]),
-                            ("DST pre-trained (ticket 0)", [r["pretrain_acc"] for r in sup if r["method"] == method]),
-                            ("last cheap ticket", [r["last_ticket_acc"] for r in sup if r["method"] == method]),
-                            ("superposed ticket", [r["sup_acc"] for r in sup if r["method"] == method])):
-            t = torch.tensor(vals, dtype=torch.float64)
-            rows.append({"method": method, "model": label, "mean": float(t.mean()),
-                         "std": float(t.std()) if len(vals) > 1 else 0.0, "n": len(vals)})
-    return rows
+    """Mean and sample std over seeds of the base model, the last cheap ticket and the superposed ticket, per method:
+    rows ``{"method", "model", "mean", "std", "n"}`` (:func:`sparsenb.experiments.common.summarize`)."""
+    long = [{"method": method, "model": label, "acc": v}
+            for method in dict.fromkeys(r["method"] for r in base + sup)
+            for label, runs, key in (("base DST", base, "test_acc"), ("DST pre-trained (ticket 0)", sup, "pretrain_acc"),
+                                     ("last cheap ticket", sup, "last_ticket_acc"), ("superposed ticket", sup, "sup_acc"))
+            for v in (r[key] for r in runs if r["method"] == method)]
+    return common_summarize(long, ("method", "model"), "acc")
 
 
 def paired_gaps(base: list[dict], sup: list[dict], method: str) -> dict[str, list[float]]:

@@ -39,6 +39,7 @@ from ..data.graphs import GraphData
 from ..models.gnn import GNN, sparse_features
 from ..layers.scores import Popup, gradual_sparsity
 from ..train.trainer import Trainer, pick_device, set_seed
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "ugts_claims", "plot_sweep",
@@ -174,18 +175,9 @@ def _pruned_are_zero(popup: Popup) -> bool:
 
 def summarize_runs(results: Sequence[dict], keys: Sequence[str] = ("method", "kind", "layers", "sparsity"),
                    metric: str = "test_acc") -> list[dict]:
-    """Rows grouped by ``keys`` with ``<metric>_mean``, ``<metric>_std`` (0 for one seed), val_acc_mean, n."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
-    rows = []
-    for key, rs in groups.items():
-        vals = [r[metric] for r in rs]
-        mean = sum(vals) / len(vals)
-        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        rows.append({**dict(zip(keys, key)), f"{metric}_mean": mean, f"{metric}_std": std,
-                     "val_acc_mean": sum(r["val_acc"] for r in rs) / len(rs), "n": len(rs)})
-    return rows
+    """Rows grouped by ``keys`` with ``<metric>_mean``, ``<metric>_std`` (0 for one seed), val_acc_mean, n
+    (:func:`sparsenb.experiments.common.summarize`, numpy: the python sums of the record up to seven seeds)."""
+    return summarize(results, keys, {metric: ("mean", "std"), "val_acc": ("mean",)}, backend="numpy")
 
 
 def pick(rows: Sequence[dict], **where) -> dict:
