@@ -42,7 +42,7 @@ if str(ROOT) not in sys.path:  # runnable as a plain script from anywhere
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sparsenb  # noqa: E402
-from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
+from common import finish, load_avg, paired_ratio, start  # noqa: E402
 from sparsenb.models import lenet_300_100  # noqa: E402
 from sparsenb.nb.record import write_json  # noqa: E402
 
@@ -174,12 +174,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         p.error("need epochs >= 1, rounds >= 1, warmup >= 0")
     settings.update(batch_size=128, optimizer="SGD(lr=0.01, momentum=0.9)", loss="cross_entropy", quick=args.quick)
 
-    threads = args.threads or machine_cores()
-    torch.set_num_threads(threads)
-    out: dict[str, Any] = {"benchmark": "trainer_overhead", **machine(torch.get_num_threads())}
-    load = out["load_avg_at_start"]
-    print(f"torch {torch.__version__}, {threads} threads, CPU: {out['cpu_model']}"
-          + (f", load {load[0]:.2f}" if load else ""))
+    out = start("trainer_overhead", args.threads)
+    threads = out["threads"]
     t_start = time.perf_counter()
     res = bench(settings["data"], settings["epochs"], settings["rounds"], settings["warmup"],
                 settings["batch_size"], settings["max_batches"])
