@@ -5,7 +5,8 @@ arXiv:2102.01732. The layers live in :mod:`sparsenb.layers.truly_sparse`; this
 module runs experiments with them:
 
 * :func:`train_truly_sparse`: a :class:`~sparsenb.layers.truly_sparse.TrulySparseMLP`
-  (ER topology, ``nnz_l = epsilon * (n_l + n_{l+1})``) trained with SGD; at the end
+  (ER topology, ``nnz_l = epsilon * (n_l + n_{l+1})``) trained with SGD by the
+  :class:`~sparsenb.train.trainer.Trainer` (:class:`TopologyEvolution` in its method hooks); at the end
   of every epoch but the last: importance pruning when
   :func:`~sparsenb.layers.truly_sparse.should_prune` holds (neurons with
   ``I_i = sum_j |W_ij| <= percentile_q(I)`` lose all incoming connections), then
@@ -15,7 +16,8 @@ module runs experiments with them:
   :class:`sparsenb.methods.set.SET` at the same per-layer densities (``"er"``
   distribution at the truly sparse network's global density), for a one-to-one comparison;
 * :func:`scaling_sweep`: forward+backward time and memory of one square layer vs width
-  for dense, masked-dense and truly sparse layers;
+  for dense, masked-dense and truly sparse layers (a timing loop written out by hand: it
+  measures single steps and trains nothing, so it does not go through the Trainer);
 * :func:`dense_equivalent_bytes`, :func:`peak_rss_mb`: memory bookkeeping.
 
 Config keys read (``cfg`` is a dict, e.g. a resolved :mod:`sparsenb.nb.catalog` profile):
