@@ -38,7 +38,7 @@ from ..data import registry as D
 from .. import methods as M
 from ..core.distributions import DISTRIBUTIONS
 from ..models.classic import build
-from ..train.trainer import make_optimizer, set_seed
+from ..train.trainer import evaluate, make_optimizer, set_seed
 
 __all__ = ["Explorer", "MODELS", "METHODS"]
 
@@ -160,7 +160,11 @@ class Explorer:
             return next(self._batches)
 
     def train(self) -> None:
-        """Train ``steps`` optimizer steps, ending with one topology update (none for ``static``); redraw."""
+        """Train ``steps`` optimizer steps, ending with one topology update (none for ``static``); redraw.
+
+        The method's hooks in a plain loop, written out rather than the Trainer's: a click runs a few
+        steps, and the batch iterator and the step count (numbered from 1) carry over between clicks,
+        while the Trainer runs whole epochs."""
         self.net.train()
         loss_fn = torch.nn.CrossEntropyLoss()
         k = self.steps.value
@@ -178,12 +182,9 @@ class Explorer:
         self.test_acc = self.evaluate()
         self.draw()
 
-    @torch.no_grad()
     def evaluate(self) -> float:
         """Test accuracy on the digits test split (450 images)."""
-        self.net.eval()
-        correct = sum(int((self.net(x).argmax(1) == y).sum()) for x, y in self.test_loader)
-        return correct / len(self.data.y_test)
+        return evaluate(self.net, self.test_loader)["acc"]
 
     def densities(self) -> dict[str, float]:
         """Layer name -> density (kept / all weights) of the current masks."""
