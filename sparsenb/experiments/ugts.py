@@ -27,7 +27,6 @@ accuracy (first such epoch on ties), as in the UGTs code.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
