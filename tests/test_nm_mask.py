@@ -17,7 +17,7 @@ from sparsenb.core.masks import Masking
 from sparsenb.core.pruning import channel_mask, compact_mlp, nm_mask
 from sparsenb.methods.gmp import gmp_sparsity
 from sparsenb.train import Trainer
-from sparsenb.train.timing import csr_forward, time_forward
+from sparsenb.train.timing import csr_forward, time_forward, time_interleaved
 
 
 def groups_of(mask: torch.Tensor, m: int) -> torch.Tensor:
@@ -147,3 +147,11 @@ def test_gmp_trains_dense_then_reaches_the_exact_final_nnz_and_never_regrows():
         for n in before:
             assert not bool((after[n] & ~before[n]).any()), "a pruned weight came back"
     assert gmp.events and gmp.events[-1]["step"] == 16  # t_0 = 0, n = 16 // 4 = 4 pruning steps: 4, 8, 12, 16
+
+
+def test_time_interleaved_times_every_function_each_round():
+    calls = []
+    t = time_interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=4, warmup=1)
+    assert calls[:2] == ["a", "b"]  # warm-up of each
+    assert all(sorted(calls[i:i + 2]) == ["a", "b"] for i in range(2, 10, 2))  # then each once per round
+    assert set(t) == {"a", "b"} and all(v["repeats"] == 4 and v["min_ms"] <= v["median_ms"] for v in t.values())

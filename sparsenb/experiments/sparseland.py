@@ -60,7 +60,7 @@ from ..core.pruning import channel_mask, compact_mlp, magnitude_prune, nm_mask
 from ..data.registry import TensorData
 from ..methods.imp import FixedMasks
 from ..models import classic as models
-from ..train.timing import csr_forward, time_forward
+from ..train.timing import csr_forward, time_interleaved
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
 from .spec import settings_class
 
@@ -236,7 +236,8 @@ def dense_and_after(data: TensorData, cfg: dict, seed: int) -> dict[str, Any]:
 
 
 def timing(data: TensorData, cfg: dict) -> dict[str, Any]:
-    """Median forward time (ms) of one batch of ``TIMING_BATCH`` inputs, ``TIMING_REPEATS`` rounds, through:
+    """Median forward time (ms) of one batch of ``TIMING_BATCH`` inputs, ``TIMING_REPEATS`` rounds timed
+    round-robin over the nets (:func:`sparsenb.train.timing.time_interleaved`), through:
     the dense net, the masked nets (unstructured 50 %, N:M: zeros in dense weights), CSR weights at 50 % and
     at ``SPARSITY``, and the channel-pruned (50 %) net compacted into a smaller dense net. The weights are
     random (time does not depend on their values); each compact/CSR net is checked to compute what its masked
@@ -256,13 +257,15 @@ def timing(data: TensorData, cfg: dict) -> dict[str, Any]:
     hi = copy.deepcopy(dense)
     after_training_masks(hi, "magnitude", cfg["SPARSITY"], cfg)
     nets[f"magnitude{round(100 * cfg['SPARSITY'])}_csr"] = (csr_forward(hi), hi)
-    out = {}
     with torch.no_grad():
         for label, (fn, reference) in nets.items():
             torch.testing.assert_close(fn(x), reference(x), rtol=1e-4, atol=1e-4)
-            out[label] = time_forward(lambda: fn(x), repeats=cfg["TIMING_REPEATS"], warmup=3)
-            out[label]["weights"] = (_weights(fn) if isinstance(fn, nn.Module) else
-                                     sum(int(m.weight.ne(0).sum()) for m in reference if isinstance(m, nn.Linear)))
+    # round-robin: a change of the shared machine's load hits every net alike
+    out = time_interleaved({label: (lambda fn=fn: fn(x)) for label, (fn, _) in nets.items()},
+                           repeats=cfg["TIMING_REPEATS"], warmup=3)
+    for label, (fn, reference) in nets.items():
+        out[label]["weights"] = (_weights(fn) if isinstance(fn, nn.Module) else
+                                 sum(int(m.weight.ne(0).sum()) for m in reference if isinstance(m, nn.Linear)))
     for label in out:
         out[label]["ratio"] = out[label]["median_ms"] / out["dense"]["median_ms"]
     return out

@@ -7,9 +7,13 @@ is simply a smaller dense net, and a CSR weight (:func:`csr_forward`) pays its i
 
 :func:`time_forward` runs ``fn`` a few times to warm up, then ``repeats`` timed rounds, and
 reports the median (robust to another process taking the CPU for a moment) and the minimum.
+:func:`time_interleaved` times several functions round-robin (one call of each per round), so that
+a change of the machine's load during the measurement hits all of them alike instead of whichever
+happened to be timed at that moment: use it to compare.
 """
 from __future__ import annotations
 
+import random
 import statistics
 import time
 import warnings
@@ -18,7 +22,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-__all__ = ["time_forward", "csr_forward"]
+__all__ = ["time_forward", "time_interleaved", "csr_forward"]
 
 
 @torch.no_grad()
@@ -44,6 +48,28 @@ def time_forward(fn: Callable[[], object], repeats: int = 30, warmup: int = 5, i
             fn()
         times.append((time.perf_counter() - t0) / inner * 1e3)
     return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats}
+
+
+@torch.no_grad()
+def time_interleaved(fns: dict[str, Callable[[], object]], repeats: int = 30, warmup: int = 3) -> dict[str, dict[str, float]]:
+    """Median and minimum wall time (ms) of each ``fns[name]()``, timed round-robin: every round calls
+    each function once, in an order shuffled per round (seeded, so no function always follows the same
+    one and inherits its cache state). Returns ``{name: {"median_ms", "min_ms", "repeats"}}``."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    order, rng = list(fns), random.Random(0)
+    for _ in range(repeats):
+        rng.shuffle(order)
+        for name in order:
+            fn = fns[name]
+            t0 = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - t0) * 1e3)
+    return {name: {"median_ms": statistics.median(t), "min_ms": min(t), "repeats": repeats} for name, t in times.items()}
 
 
 def csr_forward(model: nn.Sequential) -> Callable[[torch.Tensor], torch.Tensor]:
