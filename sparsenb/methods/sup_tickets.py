@@ -43,6 +43,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core import criteria
 from ..core.masks import Masking, topk_mask
 from .rigl import rigl_masks
 
@@ -117,7 +118,7 @@ def reexplore_(masks: Masking, fraction: float, growth: str, generator: torch.Ge
         if growth == "gradient":
             scores = grads[mp.name]
         else:
-            scores = torch.rand(mp.mask.shape, generator=generator).to(mp.mask.device)
+            scores = criteria.random(mp.mask, generator=generator)
         new = rigl_masks(mp.param, scores, mp.mask, k)
         rows.append({"layer": mp.name, **masks.update(mp.name, new, grow="zero")})
     return rows
