@@ -27,7 +27,6 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .. import methods
 from ..models import classic as models
 from ..core import seeding
 from ..train.augment import RandomCropFlip

@@ -70,7 +70,6 @@ Cost of the similarity (stated because it is CTRE's price)
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Iterable
 
