@@ -9,6 +9,13 @@ hooks and never branches on the name::
     ...loss.backward(); method.after_backward(step, masks); opt.step(); method.after_step(step, masks)
     method.on_epoch_end(epoch, masks)
 
+Each method declares its options (``Method.options()``: names, defaults, help) and the notebook
+settings it reads (``SETTINGS``), so ``build(name, cfg)`` makes it from a config; it answers its own
+cost and schedule (``step_macs``, ``dense_gradient_steps``, ``training_epochs``, ``lr_schedule``,
+``snapshots``). The dynamic methods share one vocabulary: :func:`sparsenb.core.dropgrow.drop` /
+:func:`~sparsenb.core.dropgrow.grow` with each method's scores, ``drop_fraction`` and ``update_every``
+(optimizer steps) as the knobs' names.
+
 Pruning at initialisation (``snip``, ``grasp``, ``synflow``, ``magnitude_init``)
 chooses the masks in ``init_masks(model, data)`` and keeps them fixed; ``fixed``
 trains with given masks. Iterative magnitude pruning (lottery tickets) is a
