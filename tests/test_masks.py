@@ -676,7 +676,7 @@ def test_a_layout_that_empties_a_layer_warns_by_default_and_can_raise():
 @pytest.mark.parametrize("name, kwargs, message", [
     ("rigl", dict(sparsity="high"), "sparsity must be a number"),
     ("set", dict(sparsity=0.9, distribution="foo"), "unknown distribution 'foo'"),
-    ("set", dict(sparsity=0.9, zeta_=0.3), "method 'set' has no option 'zeta_'.*'zeta'"),
+    ("set", dict(sparsity=0.9, zeta=0.3), "method 'set' has no option 'zeta'.*'drop_fraction'"),
     ("rigl", dict(sparsity=0.9, grow="random"), "grow must be 'zero' or 'init'"),
     ("static", dict(sparsity=0.9, seed=1.5), "seed must be an int"),
     ("static", dict(sparsity=0.9, dense=3), "dense must be parameter names"),

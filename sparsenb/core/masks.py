@@ -100,16 +100,6 @@ def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     return mask.view_as(scores)
 
 
-def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool mask (``weight``'s shape) of the ``k`` kept weights (``mask`` True) with the smallest ``|w|``:
-    the drop step of magnitude-based prune-and-regrow (SET without its sign split, RigL, CTRE, SLaK)."""
-    score = weight.detach().abs().masked_fill(~mask, float("inf")).reshape(-1)
-    drop = torch.zeros_like(score, dtype=torch.bool)
-    if k > 0:
-        drop[torch.topk(score, k, largest=False, sorted=False).indices] = True
-    return drop.view_as(mask) & mask
-
-
 @dataclass
 class MaskedParam:
     """One masked parameter: where it lives and its mask buffer."""

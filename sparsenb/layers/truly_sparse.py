@@ -439,18 +439,19 @@ def _remap_state(optimizer: torch.optim.Optimizer | None, param: nn.Parameter, o
 
 # ------------------------------------------------------------------------ SET
 @torch.no_grad()
-def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Optimizer | None = None,
+def evolve_set(layer: TrulySparseLinear, drop_fraction: float, optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None, grow_init: str = "init") -> dict[str, int]:
     """One SET topology update on a truly sparse layer (Mocanu et al. 2018, Alg. 1; Curci et al. 2021).
 
-    1. Drop: the fraction ``zeta`` of connections closest to zero, per sign:
-       the ``round(zeta * n_pos)`` smallest non-negative values and the
+    1. Drop: the fraction ``drop_fraction`` (the paper's ``zeta``) of connections closest to zero,
+       per sign: the ``round(zeta * n_pos)`` smallest non-negative values and the
        ``round(zeta * n_neg)`` largest negative values (:func:`sparsenb.core.dropgrow.set_drop`,
-       the same rule as the masked SET).
+       i.e. :func:`~sparsenb.core.dropgrow.drop` by ``|w|`` per sign: the same rule as the masked SET).
     2. Grow: as many new connections, uniformly at random among the positions
        absent after the drop (a dropped position may be drawn again, as in the
-       masked SET and the authors' code), via :func:`sample_positions`: no
-       ``n_in x n_out`` tensor.
+       masked SET and the authors' code), via :func:`sample_positions`: the truly sparse form of
+       :func:`~sparsenb.core.dropgrow.grow` with uniform random scores, which never builds the
+       ``n_in x n_out`` score tensor that ``grow`` ranks.
     3. Merge, keep (row, col) sorted and unique; nnz is unchanged. Kept
        connections keep their value; new ones get ``U(-layer.init_bound,
        layer.init_bound)`` (``grow_init="init"``, SET) or 0 (``"zero"``).
@@ -462,13 +463,13 @@ def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Opt
     Returns:
         ``{"dropped": r, "grown": r, "nnz": nnz}``.
     """
-    if not 0.0 <= zeta < 1.0:
-        raise ValueError(f"zeta must be in [0, 1), got {zeta}")
+    if not 0.0 <= drop_fraction < 1.0:
+        raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
     if grow_init not in ("init", "zero"):
         raise ValueError(f"grow_init must be 'init' or 'zero', got {grow_init!r}")
     values = layer.values.detach()
     nnz = values.numel()
-    drop = set_drop(values, torch.ones(nnz, dtype=torch.bool, device=values.device), zeta)
+    drop = set_drop(values, torch.ones(nnz, dtype=torch.bool, device=values.device), drop_fraction)
     keep = ~drop
     r = int(drop.sum())
     if r == 0:
@@ -633,7 +634,7 @@ class TrulySparseMLP(nn.Module):
     def nnz(self) -> int:
         return sum(layer.nnz for layer in self.layers)
 
-    def evolve(self, zeta: float, optimizer: torch.optim.Optimizer | None = None,
+    def evolve(self, drop_fraction: float, optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None, grow_init: str = "init",
                include_last: bool = False) -> list[dict[str, int]]:
         """:func:`evolve_set` on every layer; the output layer only if ``include_last``.
@@ -642,7 +643,7 @@ class TrulySparseMLP(nn.Module):
         feeding hidden neurons and keeps the output layer's topology fixed.
         """
         layers = self.layers if include_last else self.layers[:-1]
-        return [evolve_set(layer, zeta, optimizer, generator, grow_init) for layer in layers]
+        return [evolve_set(layer, drop_fraction, optimizer, generator, grow_init) for layer in layers]
 
     def importance_prune(self, percentile: float = 20.0,
                          optimizer: torch.optim.Optimizer | None = None) -> list[torch.Tensor]:
