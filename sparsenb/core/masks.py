@@ -29,7 +29,8 @@ Mask semantics (the contract every method and test relies on)
 * :meth:`Masking.update` changes a mask; weights that are newly grown get a
   value from the chosen policy (``"zero"`` or a fresh ``"init"``) and their
   optimizer moments (momentum buffer, Adam ``exp_avg``/``exp_avg_sq``, ...)
-  are reset to zero; moments of dropped weights are zeroed too.
+  are reset to their starting value (zero; Rprop's step size: the learning rate; Adagrad's
+  sum: its initial accumulator value); those of dropped weights too.
 * Biases and normalisation parameters are never masked unless named.
 
 How masks are applied (cost): besides the bool buffer (the saved state), the
@@ -291,9 +292,9 @@ class Masking:
             flat_p[grown] = 0.0
         if self.optimizer is not None and p in self.optimizer.state:
             changed = torch.cat([grown, dropped])
-            for v in self.optimizer.state[p].values():
+            for key, v in self.optimizer.state[p].items():
                 if torch.is_tensor(v) and v.shape == p.shape:
-                    v.view(-1)[changed] = 0
+                    v.view(-1)[changed] = self._fresh_state(p, key)
         i = next((i for i, q in enumerate(params) if q is p), None)
         if i is not None:  # patch the float mask in place and mark the cache current again
             fm = fmasks[i].view(-1)
@@ -306,9 +307,20 @@ class Masking:
     def _reset_optimizer_state(self, p: torch.Tensor, where: torch.Tensor) -> None:
         if self.optimizer is None or p not in self.optimizer.state:
             return
-        for v in self.optimizer.state[p].values():
+        for key, v in self.optimizer.state[p].items():
             if torch.is_tensor(v) and v.shape == p.shape:
-                v.masked_fill_(where, 0)
+                v.masked_fill_(where, self._fresh_state(p, key))
+
+    def _fresh_state(self, p: torch.Tensor, key: str) -> float:
+        """The value a per-weight optimizer state ``key`` starts from: 0 (moments, momentum, ...),
+        except Rprop's ``step_size`` (the group's ``lr``: at 0 a regrown weight would never move
+        again) and Adagrad's ``sum`` (the group's ``initial_accumulator_value``)."""
+        group = next(g for g in self.optimizer.param_groups if any(q is p for q in g["params"]))
+        if isinstance(self.optimizer, torch.optim.Rprop) and key == "step_size":
+            return float(group["lr"])
+        if isinstance(self.optimizer, torch.optim.Adagrad) and key == "sum":
+            return float(group.get("initial_accumulator_value", 0.0))
+        return 0.0
 
     # ------------------------------------------------- apply / training hooks
     def _fused_masks(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -185,9 +185,9 @@ def _transposed(t: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------ autograd Function
 class _SparseLinearFunction(torch.autograd.Function):
-    """``y = x W^T`` for ``W`` given by CSR structure + ``values``; no dense ``W`` or ``dW``.
+    """``y = x W^T + b`` for ``W`` given by CSR structure + ``values``; no dense ``W`` or ``dW``.
 
-    Shapes: ``x (N, n_in)``, ``values (nnz,)`` -> ``y (N, n_out)``.
+    Shapes: ``x (N, n_in)``, ``values (nnz,)``, ``bias (n_out,)`` or ``None`` -> ``y (N, n_out)``.
     Backward (standard backprop restricted to the nonzeros, as in Curci et al. 2021):
     ``grad_x = grad_y W`` computed as ``(W^T grad_y^T)^T`` with the stored CSR of ``W^T``;
     ``grad_values[k] = sum_n grad_y[n, rows[k]] x[n, cols[k]]``, i.e. ``(grad_y^T x)``
@@ -204,13 +204,18 @@ class _SparseLinearFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, values: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor,
-                crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor, vals_t: torch.Tensor,
-                zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None, crow: torch.Tensor,
+                cols: torch.Tensor, crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor,
+                vals_t: torch.Tensor, zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         n_out, n_in = shape
         x_t = x.to(values.dtype).t().contiguous()  # (n_in, N); no copy if x is column-major
+        w = _csr(crow, cols, values, (n_out, n_in))
         with _no_autocast(x.device):
-            y = _transposed(_csr(crow, cols, values, (n_out, n_in)) @ x_t)
+            if bias is None:
+                y = _transposed(w @ x_t)
+            else:  # the bias is the addmm's input: one pass less than ``w @ x_t + bias``, same bits
+                y = _transposed(torch.addmm(bias.to(values.dtype)[:, None].expand(n_out, x_t.shape[1]), w, x_t))
+        ctx.has_bias = bias is not None
         ctx.save_for_backward(x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros)
         ctx.vals_t = vals_t  # a work buffer overwritten by every backward: not version-checked
         ctx.shape, ctx.x_dtype = shape, x.dtype
@@ -223,7 +228,9 @@ class _SparseLinearFunction(torch.autograd.Function):
         vals_t = ctx.vals_t
         n_out, n_in = ctx.shape
         gy_t = grad_y.to(values.dtype).t().contiguous()  # (n_out, N); no copy if grad_y is column-major
-        grad_x = grad_values = None
+        grad_x = grad_values = grad_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_y.sum(0)  # as autograd reduces ``y + bias``: the same bits
         with _no_autocast(grad_y.device):
             if ctx.needs_input_grad[0]:
                 if vals_t.shape == values.shape and vals_t.dtype == values.dtype:
@@ -236,7 +243,7 @@ class _SparseLinearFunction(torch.autograd.Function):
                     zeros = torch.zeros_like(values)
                 pattern = _csr(crow, cols, zeros, (n_out, n_in))
                 grad_values = torch.sparse.sampled_addmm(pattern, gy_t, x_t.t(), beta=0.0, alpha=1.0).values()
-        return grad_x, grad_values, None, None, None, None, None, None, None, None
+        return grad_x, grad_values, grad_bias, None, None, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------- layer
@@ -400,11 +407,9 @@ class TrulySparseLinear(nn.Module):
         :class:`_SparseLinearFunction`); call ``.contiguous()`` before ``.view`` on it.
         """
         lead = x.shape[:-1]
-        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.crow, self.cols_k,
-                                        self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
+        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.bias, self.crow,
+                                        self.cols_k, self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
                                         (self.out_features, self.in_features))
-        if self.bias is not None:
-            y = y + self.bias
         return y if x.dim() == 2 else y.reshape(*lead, self.out_features)
 
     # ------------------------------------------------------------ state dict
