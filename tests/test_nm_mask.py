@@ -135,7 +135,7 @@ def test_gmp_trains_dense_then_reaches_the_exact_final_nnz_and_never_regrows():
     model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
     x, y = torch.randn(64, 8), torch.randint(0, 4, (64,))
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=8)
-    gmp = methods.get("gmp", sparsity=0.75, distribution="uniform", delta_t=4, begin=0.0, end=0.5)
+    gmp = methods.get("gmp", sparsity=0.75, distribution="uniform", update_every=4, begin=0.0, end=0.5)
     seen = []
     trainer = Trainer(model, gmp, torch.optim.SGD(model.parameters(), lr=0.1), epochs=4, progress=False,
                       callbacks=[lambda t, row: seen.append({n: t.masks[n].clone() for n in ("0.weight", "2.weight")})])

@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import torch
 
+from .topk import topk_indices
+
 __all__ = ["drop", "grow", "drop_indices", "grow_indices", "set_drop"]
 
 
@@ -60,7 +62,7 @@ def drop_indices(score: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tenso
     """
     _check(n, mask, "drop")
     s = score.detach().reshape(-1).masked_fill(~mask.reshape(-1), float("inf"))
-    return torch.topk(s, n, largest=False, sorted=False).indices
+    return topk_indices(s, n, largest=False)  # the set torch.topk picks, faster on large layers
 
 
 def grow_indices(score: torch.Tensor, allowed: torch.Tensor, n: int) -> torch.Tensor:
@@ -70,7 +72,7 @@ def grow_indices(score: torch.Tensor, allowed: torch.Tensor, n: int) -> torch.Te
     """
     _check(n, allowed, "grow")
     s = score.detach().reshape(-1).masked_fill(~allowed.reshape(-1), float("-inf"))
-    return torch.topk(s, n, sorted=False).indices
+    return topk_indices(s, n, largest=True)
 
 
 def _as_mask(indices: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

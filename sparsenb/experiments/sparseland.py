@@ -175,11 +175,11 @@ def train_arm(data: TensorData, cfg: dict, arm: str, seed: int) -> dict[str, Any
         method_name, options = ARMS[name]
         opts = dict(options, sparsity=sparsity, seed=seed)
         if method_name == "set":
-            opts.update(zeta=cfg["ZETA"])
+            opts.update(drop_fraction=cfg["ZETA"])
         if method_name == "rigl":
-            opts.update(delta_t=cfg["DELTA_T"], alpha=cfg["ALPHA"], t_end=cfg["T_END"])
+            opts.update(update_every=cfg["DELTA_T"], drop_fraction=cfg["ALPHA"], t_end=cfg["T_END"])
         if method_name == "gmp":
-            opts.update(delta_t=cfg["GMP_DELTA_T"], begin=cfg["GMP_BEGIN"], end=cfg["GMP_END"])
+            opts.update(update_every=cfg["GMP_DELTA_T"], begin=cfg["GMP_BEGIN"], end=cfg["GMP_END"])
         model, method = _model(cfg, data), methods.get(method_name, **opts)
     trainer, hist = _fit(model, method, data, cfg, seed, cfg["EPOCHS"], cfg["LR"])
     nnz = trainer.masks.nnz() if trainer.masks is not None else _weights(model)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core import criteria, dropgrow
 from ..core.distributions import layer_nnz
 from ..core.masks import Masking, resolve_dense
 from .base import Method, register
@@ -51,19 +52,22 @@ class GMP(Method):
     """Gradual magnitude pruning (Zhu & Gupta 2017); see the module docstring.
 
     Args:
-        delta_t: optimizer steps between two pruning steps (paper: 100-1000 on ImageNet-scale runs).
+        update_every: optimizer steps between two pruning steps (the paper's ``Delta t``: 100-1000 on
+            ImageNet-scale runs).
         begin: fraction of training at which pruning starts (``t_0``).
         end: fraction of training by which the final sparsity is reached.
         **kwargs: ``sparsity`` (the final ``s_f``), ``distribution``, ``dense``, ``seed`` of :class:`Method`.
     """
 
-    def __init__(self, delta_t: int = 100, begin: float = 0.0, end: float = 0.75, **kwargs: Any):
+    SETTINGS = {"GMP_DELTA_T": "update_every", "GMP_BEGIN": "begin", "GMP_END": "end"}
+
+    def __init__(self, update_every: int = 100, begin: float = 0.0, end: float = 0.75, **kwargs: Any):
         super().__init__(**kwargs)
-        if delta_t < 1:
-            raise ValueError(f"delta_t must be >= 1, got {delta_t}")
+        if update_every < 1:
+            raise ValueError(f"update_every must be >= 1, got {update_every}")
         if not 0.0 <= begin <= end <= 1.0:
             raise ValueError(f"need 0 <= begin <= end <= 1, got begin={begin}, end={end}")
-        self.delta_t, self.begin, self.end = delta_t, begin, end
+        self.update_every, self.begin, self.end = update_every, begin, end
         self.t_0 = self.n = 0
 
     def init_masks(self, model: nn.Module, data: Any = None) -> Masking:
@@ -73,14 +77,14 @@ class GMP(Method):
     def setup(self, total_steps: int, steps_per_epoch: int, epochs: int) -> None:
         super().setup(total_steps, steps_per_epoch, epochs)
         self.t_0 = int(round(self.begin * total_steps))
-        self.n = max(0, (int(self.end * total_steps) - self.t_0) // self.delta_t)
+        self.n = max(0, (int(self.end * total_steps) - self.t_0) // self.update_every)
 
     def target(self, step: int) -> float:
         """Sparsity after the pruning step at ``step`` (the schedule of :func:`gmp_sparsity`)."""
-        return gmp_sparsity(step, self.sparsity, self.t_0, self.n, self.delta_t)
+        return gmp_sparsity(step, self.sparsity, self.t_0, self.n, self.update_every)
 
     def after_step(self, step: int, masks: Masking | None) -> None:
-        if masks is None or step < self.t_0 or (step - self.t_0) % self.delta_t or step > self.t_0 + self.n * self.delta_t:
+        if masks is None or step < self.t_0 or (step - self.t_0) % self.update_every or step > self.t_0 + self.n * self.update_every:
             return
         s = self.target(step)
         if s <= 0.0:
@@ -94,8 +98,6 @@ class GMP(Method):
             k = min(nnz[mp.name], kept)
             if k == kept:
                 continue
-            score = mp.param.detach().abs().masked_fill(~mp.mask, -1.0)
-            new = torch.zeros_like(mp.mask).reshape(-1)
-            new[torch.topk(score.reshape(-1), k, sorted=False).indices] = True
-            change = masks.update(mp.name, new.view_as(mp.mask), grow="zero")
+            new = mp.mask & ~dropgrow.drop(criteria.magnitude(mp.param), mp.mask, kept - k)
+            change = masks.update(mp.name, new, grow="zero")
             self.log(step=step, layer=mp.name, change=change)
