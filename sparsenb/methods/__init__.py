@@ -21,5 +21,6 @@ from . import slak  # noqa: F401
 from . import dsn  # noqa: F401
 from . import ctre  # noqa: F401
 from . import edst  # noqa: F401
+from . import polarization_gates  # noqa: F401
 
 __all__ = ["Method", "register", "get", "available", "METHODS"]
