@@ -47,7 +47,7 @@ from ..core.masks import Masking
 from ..layers.gates import GRANULARITIES, Gates
 from .base import Method, register
 
-__all__ = ["PolarizationGates", "polarization", "zhuang_t", "lambda_at", "polarized_fraction", "PIVOTS"]
+__all__ = ["PolarizationGates", "polarization", "quantile_pivot", "zhuang_t", "lambda_at", "polarized_fraction", "PIVOTS"]
 
 PIVOTS = ("quantile", "mean")
 
@@ -57,16 +57,29 @@ def zhuang_t(sparsity: float) -> float:
     return 4.0 * sparsity - 2.0
 
 
+def quantile_pivot(g: torch.Tensor, sparsity: float) -> torch.Tensor:
+    """The pivot ``q_s`` of Eq. (2): midway between the ``k``-th and ``(k+1)``-th smallest of the ``n`` scores,
+    ``k = round(s n)``, so that exactly ``k`` scores lie below it and none on it (unless tied); below all
+    scores for ``k = 0``, above all for ``k = n``. (``torch.quantile`` refuses more than 2**24 elements.)"""
+    g = g.reshape(-1)
+    n = g.numel()
+    k = round(sparsity * n)
+    if k <= 0:
+        return g.min() - 1.0
+    if k >= n:
+        return g.max() + 1.0
+    return 0.5 * (g.kthvalue(k).values + g.kthvalue(k + 1).values)
+
+
 def polarization(g: torch.Tensor, sparsity: float, pivot: str = "quantile") -> torch.Tensor:
     """The regulariser of all gate scores ``g`` (any shape, values in [0, 1]); a scalar.
 
-    ``pivot="quantile"``: Eq. (2), ``-sum |g - q_s(g)|`` with the ``s``-quantile (the ``round(s n)``-th smallest score) detached.
+    ``pivot="quantile"``: Eq. (2), ``-sum |g - q_s(g)|`` with the pivot :func:`quantile_pivot` detached.
     ``pivot="mean"``: Zhuang et al.'s Eq. (1) with ``t = 4 s - 2`` (the mean is differentiated through).
     """
     g = g.reshape(-1)
     if pivot == "quantile":
-        k = min(max(round(sparsity * g.numel()), 1), g.numel())  # torch.quantile refuses > 2**24 elements
-        q = g.detach().kthvalue(k).values
+        q = quantile_pivot(g.detach(), sparsity)
         return -(g - q).abs().sum()
     if pivot == "mean":
         return zhuang_t(sparsity) * g.abs().sum() - (g - g.mean()).abs().sum()
