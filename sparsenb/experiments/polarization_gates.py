@@ -11,7 +11,6 @@ both static subnetworks are evaluated.
 """
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any, Sequence
 
@@ -58,11 +57,11 @@ def build_model(cfg: Any, data: TensorData, seed: int) -> torch.nn.Module:
     return models.build(cfg.MODEL, data.input_shape, data.num_classes, **kwargs)
 
 
-def _trainer(cfg: Any, model: torch.nn.Module, method: Any, seed: int) -> Trainer:
+def _trainer(cfg: Any, model: torch.nn.Module, method: Any, seed: int, device: str) -> Trainer:
     opt = make_optimizer(model, "sgd", lr=cfg.LR, momentum=cfg.MOMENTUM, weight_decay=cfg.WEIGHT_DECAY)
     sched = make_scheduler(opt, "cosine", cfg.EPOCHS)
     augment = RandomCropFlip(seed=seed) if cfg.AUGMENT else None
-    return Trainer(model, method, opt, epochs=cfg.EPOCHS, scheduler=sched, device=cfg.DEVICE,
+    return Trainer(model, method, opt, epochs=cfg.EPOCHS, scheduler=sched, device=device,
                    progress=False, augment=augment)
 
 
@@ -73,19 +72,19 @@ def _params(model: torch.nn.Module) -> tuple[int, int]:
     return gated, sum(p.numel() for p in model.parameters())
 
 
-def dense_run(data: TensorData, cfg: Any, seed: int) -> dict[str, Any]:
+def dense_run(data: TensorData, cfg: Any, seed: int, device: str = "cpu") -> dict[str, Any]:
     """Train the dense model; ``{"acc", "history", "gated_weights", "params", "seconds"}``."""
     t0 = time.perf_counter()
     model = build_model(cfg, data, seed)
     gated, params = _params(model)
     train, test = data.loaders(cfg.BATCH_SIZE, seed=seed)
-    trainer = _trainer(cfg, model, None, seed)
+    trainer = _trainer(cfg, model, None, seed, device)
     history = trainer.fit(train, test)
     return {"acc": history[-1]["test_acc"], "history": history, "gated_weights": gated, "params": params,
             "seconds": time.perf_counter() - t0}
 
 
-def gates_run(data: TensorData, cfg: Any, granularity: str, seed: int) -> dict[str, Any]:
+def gates_run(data: TensorData, cfg: Any, granularity: str, seed: int, device: str = "cpu") -> dict[str, Any]:
     """Train with gates + polarization at ``cfg.SPARSITY``, remove the gates, evaluate.
 
     Returns ``acc`` (gated model, hard gates, end of training), ``removed_acc`` / ``removed_sparsity``
@@ -104,7 +103,7 @@ def gates_run(data: TensorData, cfg: Any, granularity: str, seed: int) -> dict[s
     method = PolarizationGates(sparsity=cfg.SPARSITY, granularity=granularity, lam=cfg.LAMBDA, gate_lr=cfg.GATE_LR,
                                gate_init=cfg.GATE_INIT, warmup=cfg.WARMUP, ramp=cfg.RAMP, pivot=cfg.PIVOT,
                                bins=cfg.BINS, seed=seed)
-    trainer = _trainer(cfg, model, method, seed)
+    trainer = _trainer(cfg, model, method, seed, device)
     history = trainer.fit(train, test)
     gates = method.gates
     scores = gates.scores()
@@ -113,12 +112,13 @@ def gates_run(data: TensorData, cfg: Any, granularity: str, seed: int) -> dict[s
     n_gates = scores.numel()
     expected = round((1.0 - cfg.SPARSITY) * n_gates)
 
-    by_threshold, gates_t = copy.deepcopy((model, gates))  # one memo: the copy's Gates points into the copied model
-    removed = gates_t.remove()
-    trainer.model = by_threshold
+    exact = gates.exact_masks(cfg.SPARSITY)  # decided before removal, from the same scores
+    raw = {n: gates.weights(n).detach().clone() for n in gates.modules}
+    removed = gates.remove()  # by the hard gates: must leave the outputs unchanged
     logits_t, _ = trainer.predict(test)
-    exact = gates.remove(cfg.SPARSITY)
-    trainer.model = model
+    with torch.no_grad():  # the exact-target subnetwork of the same trained weights
+        for n, module in gates.modules.items():
+            module.weight.copy_(raw[n] * exact[n].to(raw[n].dtype))
     logits_e, _ = trainer.predict(test)
     total_w = sum(m.numel() for m in exact.values())
     flipped = sum(int((exact[n] != hard_masks[n]).sum()) for n in exact)
