@@ -150,6 +150,7 @@ ALTERNATES = {
     "09_sup_tickets": {"DATASET": "mnist5k", "N_TRAIN": 256},
     "10_dsn": {"DATASETS": ["ucr:JapaneseVowels"]},  # multivariate (12 channels), unequal lengths 7..29
     "12_slak": {"DATASET": "mnist5k", "N_TRAIN": 256, "N_TEST": 256},
+    "15_polarization_gates": {"DATASETS": ["mnist5k"]},
 }
 
 
