@@ -29,5 +29,6 @@ from . import dsn  # noqa: F401
 from . import ctre  # noqa: F401
 from . import edst  # noqa: F401
 from . import gmp  # noqa: F401
+from . import polarization_gates  # noqa: F401
 
 __all__ = ["Method", "Option", "register", "get", "build", "available", "METHODS"]
