@@ -26,7 +26,7 @@ def _trainer(method_name, epochs, checkpoint=None, **kw):
     model.add_module("drop", torch.nn.Dropout(0.1))  # consumes the global RNG: resume must restore it
     opts = {} if method_name == "dense" else dict(sparsity=0.8, seed=0)
     if method_name == "rigl":
-        opts.update(delta_t=3)
+        opts.update(update_every=3)
     method = snb.methods.get(method_name, **opts)
     opt = snb.make_optimizer(model, "sgd", lr=0.05, momentum=0.9, weight_decay=1e-4)
     sched = snb.make_scheduler(opt, "cosine", epochs)

@@ -24,29 +24,18 @@ from ..core.masks import Masking
 from ..methods.imp import FixedMasks
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
 
-__all__ = ["train_run", "prune_run", "train_fixed_masks", "method_options", "summarize", "PRUNE_AT_INIT"]
+__all__ = ["train_run", "prune_run", "train_fixed_masks", "build_method", "summarize", "PRUNE_AT_INIT"]
 
 PRUNE_AT_INIT = ("snip", "grasp", "synflow", "magnitude_init")
-"""Methods that choose fixed masks at initialisation; config keys they read: ``SCOPE`` ("global"),
-``PRUNE_BATCHES`` (1), ``SYNFLOW_ITERATIONS`` (100), ``GRASP_TEMPERATURE`` (200)."""
+"""Methods that choose fixed masks at initialisation; the settings they read (their ``SETTINGS``):
+``SCOPE`` ("global"), ``PRUNE_BATCHES`` (1), ``SYNFLOW_ITERATIONS`` (100), ``GRASP_TEMPERATURE`` (200)."""
 
 
-def method_options(name: str, cfg: dict, sparsity: float, seed: int) -> dict[str, Any]:
-    """Options of method ``name`` taken from the config keys it understands."""
-    opts: dict[str, Any] = {"seed": seed}
-    if name != "dense":
-        opts.update(sparsity=sparsity, distribution=cfg.get("DISTRIBUTION", "erk"))
-    if name == "set":
-        opts.update(zeta=cfg.get("ZETA", 0.3))
-    if name == "rigl":
-        opts.update(delta_t=cfg.get("DELTA_T", 100), alpha=cfg.get("ALPHA", 0.3), t_end=cfg.get("T_END", 0.75))
-    if name in PRUNE_AT_INIT:
-        opts.update(scope=cfg.get("SCOPE", "global"), batches=cfg.get("PRUNE_BATCHES", 1))
-        if name == "synflow":
-            opts.update(iterations=cfg.get("SYNFLOW_ITERATIONS", 100))
-        if name == "grasp":
-            opts.update(temperature=cfg.get("GRASP_TEMPERATURE", 200.0))
-    return opts
+def build_method(name: str, cfg: dict, sparsity: float, seed: int, options: dict | None = None) -> methods.Method:
+    """Method ``name`` at ``sparsity`` with ``seed``, its other options from the notebook config ``cfg``
+    (:func:`sparsenb.methods.build`: the settings each method declares, e.g. ``DISTRIBUTION``, SET's
+    ``ZETA``, RigL's ``DELTA_T`` / ``ALPHA`` / ``T_END``, SNIP's ``SCOPE``), then ``options`` over them."""
+    return methods.build(name, {**cfg, "sparsity": sparsity, "seed": seed, **(options or {})})
 
 
 def _setup(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int, device: str,
@@ -56,7 +45,7 @@ def _setup(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int,
     set_seed(seed)
     model = models.build(cfg["MODEL"], data.input_shape, data.num_classes)
     dense_init_(model, cfg.get("INIT", "torch"))
-    meth = methods.get(method, **{**method_options(method, cfg, sparsity, seed), **(options or {})})
+    meth = build_method(method, cfg, sparsity, seed, options)
     dev = torch.device(device) if device != "auto" else None
     loaders = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev is not None and dev.type == "cuda")
     return model, meth, loaders

@@ -39,7 +39,7 @@ from .common import summarize
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "INITS", "arm_rows", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
-           "method_options", "ctre_run", "summarize_runs",
+           "build_method", "ARM_OPTIONS", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "ctre_claim", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 Settings = settings_class("07_ctre")  # typed, frozen; from specs/07_ctre.json
@@ -95,28 +95,26 @@ def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     return 1.0 - kept / total
 
 
-def method_options(method: str, cfg: dict, sparsity: float, seed: int, steps_per_epoch: int,
-                   val: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
-    """Options of ``method`` from the notebook config: every sparse method starts from the same ER mask.
+ARM_OPTIONS: dict[str, Any] = {
+    # what this notebook gives a method beyond its shared settings: (cfg, steps_per_epoch, (X_val, y_val)) -> options
+    "rigl": lambda cfg, steps, val: {"update_every": steps, "drop_fraction": cfg["ZETA"], "t_end": cfg["RIGL_T_END"]},
+    "ctre_seq": lambda cfg, steps, val: {"val_data": val},
+}
+"""RigL updates once per epoch (``update_every`` = steps per epoch) with initial drop fraction ``ZETA``
+and its cosine decay up to ``RIGL_T_END`` of training; CTRE_seq watches the held-out validation split."""
 
-    SET and CTRE replace ``ZETA`` of each layer once per epoch; RigL updates once per epoch
-    (``delta_t`` = steps per epoch) with initial drop fraction ``ZETA`` and its cosine decay up to
-    ``RIGL_T_END`` of training.
-    """
-    if method == "dense":
-        return {"seed": seed}
-    opts: dict[str, Any] = {"seed": seed, "sparsity": sparsity, "distribution": "er"}
-    if method == "set":
-        opts.update(zeta=cfg["ZETA"])
-    elif method == "rigl":
-        opts.update(delta_t=steps_per_epoch, alpha=cfg["ZETA"], t_end=cfg["RIGL_T_END"])
-    elif method in ("ctre_sim", "ctre_seq"):
-        opts.update(zeta=cfg["ZETA"], grow=cfg["GROW_INIT"], sim_batch_size=cfg["SIM_BATCH_SIZE"])
-        if method == "ctre_seq":
-            opts.update(val_data=val, patience=cfg["PATIENCE"])
-    else:
+
+def build_method(method: str, cfg: dict, sparsity: float, seed: int, steps_per_epoch: int,
+                 val: tuple[torch.Tensor, torch.Tensor], init: str = "dense"):
+    """The method of one arm, built by :func:`sparsenb.methods.build` from the notebook config: every
+    sparse method starts from the same ER mask at ``sparsity`` with weight init ``init``; SET and CTRE
+    replace ``ZETA`` of each layer once per epoch (their ``SETTINGS`` read ``ZETA``, and CTRE's
+    ``GROW_INIT``, ``SIM_BATCH_SIZE``, ``PATIENCE``); :data:`ARM_OPTIONS` adds RigL's and CTRE_seq's."""
+    if method not in METHOD_LABELS:
         raise ValueError(f"unknown method {method!r} for the CTRE notebook; use one of {list(METHOD_LABELS)}")
-    return opts
+    extra = ARM_OPTIONS.get(method, lambda *_: {})(cfg, steps_per_epoch, val)
+    return methods.build(method, {**cfg, "seed": seed, "sparsity": sparsity, "distribution": "er", "init": init,
+                                  **extra})
 
 
 def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
@@ -155,8 +153,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     dev = torch.device(device) if device != "auto" else None
     train_loader, test_loader = train.loaders(cfg["BATCH_SIZE"], seed=seed,
                                               pin_memory=dev is not None and dev.type == "cuda")
-    opts = method_options(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val))
-    meth = methods.get(method, **opts, **({"init": init} if method != "dense" else {}))
+    meth = build_method(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val), init)
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"],
                          nesterov=True)
     sched = make_scheduler(opt, cfg["SCHEDULE"], epochs)

@@ -72,13 +72,16 @@ def build_model(data: TensorData, cfg: dict) -> DSNNet:
                      adaptive_size=cfg["ADAPTIVE_SIZE"])
 
 
-def _method(arm: str, cfg: dict, seed: int):
+def _method(arm: str, cfg: dict, seed: int, steps_per_epoch: int):
+    """The DSN method of ``arm`` (``None`` for dense): ``ALPHA``, ``T_END``, ``FLOOR`` read by
+    :func:`sparsenb.methods.build`; ``DENSITY`` is ``1 - sparsity`` and ``UPDATE_EVERY`` (epochs, as the
+    official code) becomes ``update_every`` in steps."""
     if arm == "dense":
         return None
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose one of {ARMS}")
-    return methods.get("dsn", sparsity=1.0 - cfg["DENSITY"], alpha=cfg["ALPHA"], update_every=cfg["UPDATE_EVERY"],
-                       t_end=cfg["T_END"], floor=cfg["FLOOR"], fix=arm == "static", seed=seed)
+    return methods.build("dsn", {**cfg, "sparsity": 1.0 - cfg["DENSITY"], "fix": arm == "static", "seed": seed,
+                                 "update_every": cfg["UPDATE_EVERY"] * steps_per_epoch})
 
 
 def _kernel_profiles(model: DSNNet) -> dict[str, Any]:
@@ -112,10 +115,10 @@ def dsn_run(data: TensorData, cfg: dict, arm: str, seed: int, device: str = "aut
     t0 = time.perf_counter()
     set_seed(seed)
     model = build_model(data, cfg)
-    method = _method(arm, cfg, seed)
     dev = pick_device(device)
     bs = batch_size_for(len(data.y_train), cfg["BATCH_SIZE"])
     train_loader, test_loader = data.loaders(bs, seed=seed, pin_memory=dev.type == "cuda")
+    method = _method(arm, cfg, seed, len(train_loader))
     opt = torch.optim.Adam(model.parameters(), lr=cfg["LR"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["EPOCHS"], eta_min=cfg["LR_MIN"])
     best: dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
@@ -149,7 +152,7 @@ def dsn_run(data: TensorData, cfg: dict, arm: str, seed: int, device: str = "aut
         "nnz": kept if method else numel,
         "outside_region_nonzero": outside,
         "f_forward": f_forward, "f_dense": f_dense,
-        "train_macs": flops.training_macs("sparse" if method else "dense", len(data.y_train) * cfg["EPOCHS"],
+        "train_macs": flops.training_macs(method or methods.get("dense"), len(data.y_train) * cfg["EPOCHS"],
                                           f_forward, f_dense),
         "mask_updates": len({e["step"] for e in method.events}) if method else 0,
         "profiles": _kernel_profiles(model),

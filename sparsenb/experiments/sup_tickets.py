@@ -14,7 +14,7 @@ Config keys read (see ``sparsenb.nb.catalog``): ``MODEL``, ``WIDTH``, ``BLOCKS``
 ``DISTRIBUTION``, ``EPOCHS``, ``CYCLE_EPOCHS``, ``CYCLE_RATE``, ``BATCH_SIZE``, ``LR``,
 ``MOMENTUM``, ``WEIGHT_DECAY``, ``SCHEDULE``, ``AUGMENT``, ``LR_MIN``, ``LR_MAX``,
 ``REEXPLORE``, ``PRUNE_SCOPE``, ``CARRY``, ``BN_UPDATE`` and the DST options of
-:func:`sparsenb.experiments.common.method_options` (``ZETA``, ``DELTA_T``, ``ALPHA``, ``T_END``).
+:func:`sparsenb.experiments.common.build_method` (``ZETA``, ``DELTA_T``, ``ALPHA``, ``T_END``).
 """
 from __future__ import annotations
 
@@ -27,12 +27,11 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .. import methods
 from ..models import classic as models
 from ..core import seeding
 from ..train.augment import RandomCropFlip
 from ..data.registry import TensorData
-from .common import method_options
+from .common import build_method
 from .common import summarize as common_summarize
 from ..core.masks import Masking
 from ..train.metrics import mask_distance
@@ -62,7 +61,7 @@ def build_trainer(data: TensorData, cfg: dict, method: str, sparsity: float, see
     set_seed(seed)
     dev = pick_device(device)
     model = models.build(cfg["MODEL"], data.input_shape, data.num_classes, width=cfg["WIDTH"], blocks=cfg["BLOCKS"])
-    meth = methods.get(method, **method_options(method, cfg, sparsity, seed))
+    meth = build_method(method, cfg, sparsity, seed)
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev.type == "cuda",
                                              test_batch_size=500)
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"])

@@ -10,7 +10,7 @@ module runs experiments with them:
   of every epoch but the last: importance pruning when
   :func:`~sparsenb.layers.truly_sparse.should_prune` holds (neurons with
   ``I_i = sum_j |W_ij| <= percentile_q(I)`` lose all incoming connections), then
-  SET evolution (drop the fraction ``zeta`` closest to zero, regrow as many at random);
+  SET evolution (drop the fraction ``ZETA`` closest to zero, regrow as many at random);
 * :func:`train_masked_set`: the same MLP as dense ``nn.Linear`` layers with
   :class:`sparsenb.Masking` masks, trained by :class:`sparsenb.Trainer` with
   :class:`sparsenb.methods.set.SET` at the same per-layer densities (``"er"``
@@ -283,7 +283,7 @@ def train_masked_set(data: TensorData, cfg: dict, seed: int, progress: bool = Fa
     # The method's generator must not replay the global stream that just drew the weights: with
     # ``Generator().manual_seed(seed)`` after ``set_seed(seed)`` its mask scores would equal the uniforms
     # behind the first layer's init, and the "random" mask would keep exactly the largest positive weights.
-    meth = methods.get("set", sparsity=1.0 - sum(nnz) / numel, distribution="er", zeta=cfg["ZETA"],
+    meth = methods.get("set", sparsity=1.0 - sum(nnz) / numel, distribution="er", drop_fraction=cfg["ZETA"],
                        seed=seed + 10_000)
     opt = make_optimizer(model, cfg.get("OPTIMIZER", "sgd"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
                          weight_decay=cfg.get("WEIGHT_DECAY", 0.0))

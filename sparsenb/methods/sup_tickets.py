@@ -43,8 +43,9 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core import criteria
 from ..core.masks import Masking, topk_mask
-from .rigl import rigl_masks
+from .edst import large_drop_and_grow
 
 __all__ = ["split_epochs", "triangular_lr", "reexplore_", "float_state", "superpose_", "magnitude_prune_",
            "reestimate_bn", "superposed_model", "dense_gradients"]
@@ -98,7 +99,8 @@ def reexplore_(masks: Masking, fraction: float, growth: str, generator: torch.Ge
     For each sparse layer with ``nnz_l`` kept weights: drop the ``k = round(fraction * nnz_l)``
     smallest ``|w|``, grow ``k`` absent connections (just-dropped ones included) chosen
     uniformly at random (``growth="random"``, SET) or with the largest ``|grads[name]|``
-    (``growth="gradient"``, RigL). Grown weights start at zero; their optimizer moments are reset.
+    (``growth="gradient"``, RigL): EDST's re-exploration,
+    :func:`sparsenb.methods.edst.large_drop_and_grow`. Grown weights start at zero; their optimizer moments are reset.
     Dense layers (mask all ones) are left alone.
 
     Returns one ``{"layer", "grown", "dropped"}`` row per changed layer.
@@ -113,12 +115,9 @@ def reexplore_(masks: Masking, fraction: float, growth: str, generator: torch.Ge
     for mp in masks:
         if bool(mp.mask.all()):
             continue
-        k = round(fraction * int(mp.mask.sum()))
-        if growth == "gradient":
-            scores = grads[mp.name]
-        else:
-            scores = torch.rand(mp.mask.shape, generator=generator).to(mp.mask.device)
-        new = rigl_masks(mp.param, scores, mp.mask, k)
+        grad = grads[mp.name] if growth == "gradient" else None
+        scores = criteria.random(mp.mask, generator=generator) if growth == "random" else None
+        new = large_drop_and_grow(mp.param, grad, mp.mask, fraction, growth, scores)
         rows.append({"layer": mp.name, **masks.update(mp.name, new, grow="zero")})
     return rows
 

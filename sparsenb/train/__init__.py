@@ -7,9 +7,10 @@
 * :mod:`.metrics`: topology metrics (mask distance, ITOP exploration, disagreement ...).
 * :mod:`.calibration`: NLL, ECE and reliability of (ensembles of) classifiers.
 * :mod:`.augment`: seeded data augmentation (random crop and flip).
+* :mod:`.timing`: measured forward time (dense, masked, CSR, compacted).
 """
-from . import augment, calibration, flops, metrics
+from . import augment, calibration, flops, metrics, timing
 from .trainer import FunctionLR, Trainer, evaluate, make_optimizer, make_scheduler, pick_device, set_seed
 
-__all__ = ["Trainer", "FunctionLR", "evaluate", "make_optimizer", "make_scheduler", "pick_device", "set_seed", "augment", "calibration",
-           "flops", "metrics"]
+__all__ = ["Trainer", "FunctionLR", "evaluate", "make_optimizer", "make_scheduler", "pick_device", "set_seed",
+           "augment", "calibration", "flops", "metrics", "timing"]
