@@ -22,6 +22,7 @@ from ..methods.polarization_gates import PolarizationGates, polarized_fraction
 from ..models import classic as models
 from ..train.augment import RandomCropFlip
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from .common import summarize
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "load_data", "build_model", "dense_run", "gates_run", "summary", "claims",
@@ -146,23 +147,22 @@ def _gate_keep(masks: dict[str, torch.Tensor], granularity: str) -> torch.Tensor
 
 
 def _mean_std(vals: Sequence[float]) -> tuple[float, float]:
-    t = torch.tensor([float(v) for v in vals], dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(vals) > 1 else 0.0
+    (row,) = summarize([{"v": v} for v in vals], (), "v")
+    return row["mean"], row["std"]
 
 
 def summary(dense: Sequence[dict], gated: dict[str, Sequence[dict]]) -> list[dict]:
-    """One row per arm: mean / std over seeds of the test accuracies and the sparsities."""
-    rows = []
-    m, s = _mean_std([r["acc"] for r in dense])
-    rows.append({"arm": "dense", "test acc (end of training)": m, "std": s, "connections removed": 0.0, "n": len(dense)})
+    """One row per arm: mean / std over seeds of the test accuracies and the sparsities
+    (:func:`sparsenb.experiments.common.summarize`)."""
+    long = [{"arm": "dense", "acc": r["acc"], "removed": 0.0} for r in dense]
     for gran, rs in gated.items():
         for key, label, sp in (("acc", "gated, hard gates (end of training)", "removed_sparsity"),
                                ("removed_acc", "gates removed (hard gates)", "removed_sparsity"),
                                ("exact_acc", "gates removed (exact target)", "exact_sparsity")):
-            m, s = _mean_std([r[key] for r in rs])
-            rows.append({"arm": f"{gran}: {label}", "test acc (end of training)": m, "std": s,
-                         "connections removed": _mean_std([r[sp] for r in rs])[0], "n": len(rs)})
-    return rows
+            long += [{"arm": f"{gran}: {label}", "acc": r[key], "removed": r[sp]} for r in rs]
+    return [{"arm": r["arm"], "test acc (end of training)": r["acc_mean"], "std": r["acc_std"],
+             "connections removed": r["removed_mean"], "n": r["n"]}
+            for r in summarize(long, ("arm",), {"acc": ("mean", "std"), "removed": ("mean",)})]
 
 
 def claims(dense: Sequence[dict], connection: Sequence[dict], cfg: Any) -> dict[str, Any]:

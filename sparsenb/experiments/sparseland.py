@@ -61,7 +61,8 @@ from ..data.registry import TensorData
 from ..methods.imp import FixedMasks
 from ..models import classic as models
 from ..train.timing import csr_forward, time_interleaved
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..train.trainer import Trainer, evaluate, make_optimizer, make_scheduler, set_seed
+from .common import summarize as common_summarize
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "LINKS", "narrow_hidden", "train_arm", "dense_and_after", "timing",
@@ -147,13 +148,8 @@ def _fit(model: nn.Module, method, data: TensorData, cfg: dict, seed: int, epoch
     return trainer, trainer.fit(train_loader)
 
 
-@torch.no_grad()
 def _accuracy(model: nn.Module, data: TensorData) -> float:
-    model.eval()
-    correct = 0
-    for i in range(0, len(data.X_test), 2000):
-        correct += int((model(data.X_test[i:i + 2000]).argmax(1) == data.y_test[i:i + 2000]).sum())
-    return correct / len(data.X_test)
+    return evaluate(model, zip(data.X_test.split(2000), data.y_test.split(2000)))["acc"]
 
 
 def train_arm(data: TensorData, cfg: dict, arm: str, seed: int) -> dict[str, Any]:
@@ -275,20 +271,17 @@ def timing(data: TensorData, cfg: dict) -> dict[str, Any]:
 def summarize(rows: Sequence[dict], after: Sequence[dict]) -> dict[str, dict]:
     """``{arm: {"mean", "std", "n", "cost", "density"}}`` over seeds: the trained arms (``rows``, incl. the
     dense run) and the after-training prunings (``after``: one ``dense_and_after()["after"]`` per seed) as
-    ``after_<kind>`` (fine-tuned) and ``after_<kind>/pruned`` (before fine-tuning)."""
-    groups: dict[str, list[tuple[float, float, float]]] = {}
-    for r in rows:
-        groups.setdefault(r["arm"].replace("@0.0", ""), []).append((r["acc"], r["cost"], r["density"]))
+    ``after_<kind>`` (fine-tuned) and ``after_<kind>/pruned`` (before fine-tuning); the statistics are
+    :func:`sparsenb.experiments.common.summarize`'s."""
+    long = [{"arm": r["arm"].replace("@0.0", ""), "acc": r["acc"], "cost": r["cost"], "density": r["density"]}
+            for r in rows]
     for per_seed in after:
         for kind, r in per_seed.items():
-            groups.setdefault(f"after_{kind}", []).append((r["acc"], r["cost"], r["density"]))
-            groups.setdefault(f"after_{kind}/pruned", []).append((r["acc_pruned"], 0.0, r["density"]))
-    out = {}
-    for arm, vals in groups.items():
-        t = torch.tensor(vals, dtype=torch.float64)
-        out[arm] = {"mean": float(t[:, 0].mean()), "std": float(t[:, 0].std()) if len(vals) > 1 else 0.0,
-                    "n": len(vals), "cost": float(t[:, 1].mean()), "density": float(t[:, 2].mean())}
-    return out
+            long.append({"arm": f"after_{kind}", "acc": r["acc"], "cost": r["cost"], "density": r["density"]})
+            long.append({"arm": f"after_{kind}/pruned", "acc": r["acc_pruned"], "cost": 0.0, "density": r["density"]})
+    return {s["arm"]: {"mean": s["acc_mean"], "std": s["acc_std"], "n": s["n"], "cost": s["cost_mean"],
+                       "density": s["density_mean"]}
+            for s in common_summarize(long, ("arm",), {"acc": ("mean", "std"), "cost": ("mean",), "density": ("mean",)})}
 
 
 def _a(S: dict, arm: str) -> float:
