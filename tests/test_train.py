@@ -299,7 +299,7 @@ def test_resume_with_per_step_schedule_and_on_step_is_bit_identical(tmp_path):
         snb.set_seed(0)
         model = snb.models.MLP(20, (32,), 3)
         model.add_module("drop", torch.nn.Dropout(0.1))
-        method = snb.methods.get("rigl", sparsity=0.8, seed=0, delta_t=3)
+        method = snb.methods.get("rigl", sparsity=0.8, seed=0, update_every=3)
         opt = snb.make_optimizer(model, "sgd", lr=0.05, momentum=0.9)
         sched = FunctionLR(opt, lambda s: 0.05 * 0.99 ** s)
         steps = []
