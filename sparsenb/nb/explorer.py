@@ -15,8 +15,8 @@ What it shows:
 Training is on scikit-learn's ``digits`` (8x8 images, offline) with Adam (lr 0.01, batch 64; it learns
 within a few clicks, where SGD at lr 0.1 takes epochs on a 90 % sparse net with PyTorch's default init). One click of "train" runs ``steps_per_update`` optimizer steps and one topology update:
 
-* ``rigl``: :class:`sparsenb.methods.rigl.RigL` with ``delta_t = steps_per_update``; its update runs
-  in ``after_backward`` of every ``delta_t``-th step (the schedule's ``T_end`` is put far away so
+* ``rigl``: :class:`sparsenb.methods.rigl.RigL` with ``update_every = steps_per_update``; its update runs
+  in ``after_backward`` of every ``update_every``-th step (the schedule's ``T_end`` is put far away so
   the drop fraction stays near ``alpha``);
 * ``set``: :class:`sparsenb.methods.set.SET`, whose update runs at an epoch end in the paper; here
   an "epoch" is ``steps_per_update`` steps;
@@ -130,7 +130,7 @@ class Explorer:
         options: dict[str, Any] = dict(sparsity=self.sparsity.value, distribution=self.distribution.value,
                                        seed=self.seed)
         if self.method.value == "rigl":
-            options["delta_t"] = self.steps.value
+            options["update_every"] = self.steps.value
         self.method_obj = M.get(self.method.value, **options)
         self.masks = self.method_obj.init_masks(self.net)
         self.method_obj.setup(total_steps=FAR_AWAY, steps_per_epoch=self.steps.value, epochs=0)
@@ -172,7 +172,7 @@ class Explorer:
             x, y = self._batch()
             self.optimizer.zero_grad(set_to_none=True)
             loss_fn(self.net(x), y).backward()
-            self.step += 1  # numbered from 1 here, so RigL's update (step % delta_t == 0) is this click's last step
+            self.step += 1  # numbered from 1 here, so RigL's update (step % update_every == 0) is this click's last step
             self.method_obj.after_backward(self.step, self.masks)
             self.optimizer.step()
             self.method_obj.after_step(self.step, self.masks)
