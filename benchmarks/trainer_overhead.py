@@ -1,6 +1,6 @@
 """Trainer overhead: time per dense training step of the Trainer vs a plain loop vs a bare loop.
 
-Usage (about a minute on 2 idle cores; ``--quick``: seconds, for tests)::
+Usage (an estimated minute on 2 idle cores, not yet run; ``--quick``: seconds, for tests)::
 
     python benchmarks/trainer_overhead.py [--quick] [--threads N] [--data mnist5k]
                                           [--out results/benchmarks/trainer_overhead.json]
