@@ -133,3 +133,26 @@ def test_edge_popup_keeps_the_given_per_layer_counts():
             s.mul_(-1.5)
     model(torch.randn(2, 1, 6, 6))
     assert {n: int(m.sum()) for n, m in pop.masks().items()} == keep
+
+
+def _fake_run(sparsity, jackpot_acc, overlap, deviation=0, identical=True):
+    jp = {"test_acc": jackpot_acc, "overlap": overlap, "max_nnz_deviation": deviation, "steps": 10, "swaps": 3,
+          "nnz_exact": deviation == 0, "weights_identical": identical}
+    return {"sparsity": sparsity, "seed": 0, "layers": {"a": {"numel": 10, "kept": 1}},
+            "magnitude": {"test_acc": 0.3}, "finetune": {"test_acc": 0.9}, "jackpot": jp,
+            "edgepopup": {"test_acc": 0.5, "overlap": 0.1}}
+
+
+def test_claim_rules_of_the_notebook():
+    from sparsenb.experiments import lottery_jackpots as lj
+
+    cfg = {"TOLERANCE_POINTS": 1.0, "RECOVER_AT": [0.9, 0.95], "SPARSITIES": [0.9, 0.95, 0.98], "OVERLAP_MIN": 0.8,
+           "MODEL": "m", "DATASET": "d", "SEARCH_EPOCHS": 1}
+    runs = [_fake_run(0.9, 0.975, 0.9), _fake_run(0.95, 0.972, 0.85), _fake_run(0.98, 0.5, 0.81)]
+    _, out = lj.claims(cfg, [0.98], runs, 10)
+    assert {c["id"]: c["state"] for c in out} == {"jackpot_recovers": "held", "mask_overlap": "held", "exact_sparsity": "held"}
+    runs = [_fake_run(0.9, 0.975, 0.9), _fake_run(0.95, 0.965, 0.85, deviation=1), _fake_run(0.98, 0.9, 0.7)]
+    metrics, out = lj.claims(cfg, [0.98], runs, 10)  # 95 %: 1.5 points below; 98 %: overlap 70 %
+    assert {c["id"]: c["state"] for c in out} == {"jackpot_recovers": "not held", "mask_overlap": "not held",
+                                                  "exact_sparsity": "not held"}
+    assert metrics["jackpot/recover_min_gap"] == pytest.approx(-0.015)
