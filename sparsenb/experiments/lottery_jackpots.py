@@ -24,7 +24,6 @@ The test accuracy of every arm is measured once, after its last epoch (no model 
 """
 from __future__ import annotations
 
-import copy
 import json
 import time
 from pathlib import Path
@@ -34,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core.masks import Masking
 from ..data.registry import TensorData, load
 from ..methods.jackpot import Jackpot, edge_popup, jackpot_targets, magnitude_masks, mask_overlap
 from ..methods.sup_tickets import reestimate_bn
@@ -43,7 +43,6 @@ from ..nb.record import SCRATCH, config_hash, project_root
 from ..train.augment import RandomCropFlip
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
 from .common import train_fixed_masks
-from ..core.masks import Masking
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "PAPER", "load_data", "build_model", "pretrain", "evaluate", "search_scores",
