@@ -200,3 +200,15 @@ def test_smoke_on_a_second_dataset_of_the_family(stem, tmp_path, monkeypatch):
     assert res["metrics"] and res["claims"]
     if stem == "07_ctre":  # the unpinned file's sha256 is kept with the results
         assert len(res["metrics"][f"scikit-feature:{TINY_MAT}/sha256"]) == 64
+
+
+def test_lottery_jackpots_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "14_lottery_jackpots":
+        pytest.skip("checks of 14_lottery_jackpots only")
+    res = json.loads((out / "results.json").read_text())
+    m = res["metrics"]
+    assert m["jackpot/max_nnz_deviation"] == 0 and m["jackpot/weights_identical"] is True
+    assert m["jackpot/steps_checked"] > 0
+    assert 0.0 <= m["jackpot/min_overlap"] <= 1.0 and m["dense/test_acc_mean"] > 0.5
+    assert {c["id"]: c["state"] for c in res["claims"]}["exact_sparsity"] == "held"
