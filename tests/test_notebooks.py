@@ -103,6 +103,16 @@ def test_alacpd_smoke_numbers(executed):
     assert m["alacpd/ms_per_sample_overall"] > 0
 
 
+def test_polarization_gates_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "15_polarization_gates":
+        pytest.skip("checks of 15_polarization_gates only")
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["digits/connection/exact_sparsity"] == 0.5  # exact removal: round(0.5 n) of the n gated weights
+    assert 0.0 <= m["dense/acc_mean"] <= 1.0 and 0.0 <= m["connection/exact_acc_mean"] <= 1.0
+    assert 0.0 <= m["connection/polarized_min"] <= 1.0
+
+
 def test_nbval_over_executed_copy(executed):
     nb, out = executed
     r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
@@ -150,6 +160,7 @@ ALTERNATES = {
     "09_sup_tickets": {"DATASET": "mnist5k", "N_TRAIN": 256},
     "10_dsn": {"DATASETS": ["ucr:JapaneseVowels"]},  # multivariate (12 channels), unequal lengths 7..29
     "12_slak": {"DATASET": "mnist5k", "N_TRAIN": 256, "N_TEST": 256},
+    "15_polarization_gates": {"DATASETS": ["mnist5k"]},
 }
 
 
@@ -189,3 +200,15 @@ def test_smoke_on_a_second_dataset_of_the_family(stem, tmp_path, monkeypatch):
     assert res["metrics"] and res["claims"]
     if stem == "07_ctre":  # the unpinned file's sha256 is kept with the results
         assert len(res["metrics"][f"scikit-feature:{TINY_MAT}/sha256"]) == 64
+
+
+def test_lottery_jackpots_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "14_lottery_jackpots":
+        pytest.skip("checks of 14_lottery_jackpots only")
+    res = json.loads((out / "results.json").read_text())
+    m = res["metrics"]
+    assert m["jackpot/max_nnz_deviation"] == 0 and m["jackpot/weights_identical"] is True
+    assert m["jackpot/steps_checked"] > 0
+    assert 0.0 <= m["jackpot/min_overlap"] <= 1.0 and m["dense/test_acc_mean"] > 0.5
+    assert {c["id"]: c["state"] for c in res["claims"]}["exact_sparsity"] == "held"

@@ -13,6 +13,8 @@ only when needed:
 :mod:`.continual` splits any of them into class-incremental tasks (:func:`split_classes`).
 """
 from .continual import ClassTask, split_classes
-from .registry import DataError, TensorData, available, data_dir, fetch, load, register, register_family
+from .registry import (DataError, TensorData, available, data_dir, fetch, load, register, register_family,
+                       split_validation)
 
-__all__ = ["ClassTask", "split_classes", "DataError", "TensorData", "available", "data_dir", "fetch", "load", "register", "register_family"]
+__all__ = ["ClassTask", "split_classes", "DataError", "TensorData", "available", "data_dir", "fetch", "load",
+           "register", "register_family", "split_validation"]

@@ -1,4 +1,4 @@
-"""Image datasets beyond MNIST: ``cifar10-jpeg``.
+"""Image datasets beyond MNIST: ``cifar10-jpeg`` and real ``cifar10``.
 
 ``cifar10-jpeg`` is a derived, lossy CIFAR-10 subset: 10,000 training images (the first
 1,000 of each class) and the 10,000 test images, JPEG-encoded (quality about 75) and decoded
@@ -25,7 +25,7 @@ import numpy as np
 
 from .registry import DataError, TensorData, _read_npz, _save_npz_atomic, _tensor_data, data_dir, fetch, register
 
-__all__ = ["CIFAR10_CLASSES", "load_cifar10_jpeg_arrays"]
+__all__ = ["CIFAR10_CLASSES", "load_cifar10_jpeg_arrays", "load_cifar10_arrays"]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer",
                    "dog", "frog", "horse", "ship", "truck")
@@ -97,3 +97,48 @@ def _load_cifar10_jpeg() -> TensorData:
     std = x_train.std(axis=(0, 2, 3), keepdims=True)
     return _tensor_data("cifar10-jpeg", (x_train - mean) / std, arrays["y_train"],
                         (x_test - mean) / std, arrays["y_test"], 10, provenance)
+
+
+# -- real CIFAR-10 (the paper profiles) --------------------------------------------------------
+
+CIFAR10_TAR = ("cifar10/cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+               "c58f30108f718f92721af3b95e74349a")
+"""(relative path, canonical URL, md5 published with it and used by torchvision)."""
+
+
+def load_cifar10_arrays() -> dict[str, np.ndarray]:
+    """Real CIFAR-10 (Krizhevsky 2009), the python-pickle archive through :func:`fetch` (cache, mirror,
+    canonical URL; md5-verified): ``{"X_train" (50000, 32, 32, 3), "y_train", "X_test" (10000, ...), "y_test"}`` uint8."""
+    import pickle
+    import tarfile
+
+    rel, url, md5 = CIFAR10_TAR
+    path = fetch(rel, urls=[url], md5=md5)
+    parts: dict[str, list] = {"train": [], "test": []}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in sorted(tar.getmembers(), key=lambda m: m.name):
+            base = member.name.rsplit("/", 1)[-1]
+            split = "train" if base.startswith("data_batch_") else "test" if base == "test_batch" else None
+            if split is None:
+                continue
+            batch = pickle.load(tar.extractfile(member), encoding="bytes")  # noqa: S301 - md5-verified archive
+            parts[split].append((np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)))
+    out = {}
+    for split, batches in parts.items():
+        out[f"X_{split}"] = np.concatenate([x for x, _ in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        out[f"y_{split}"] = np.concatenate([y for _, y in batches])
+    if len(out["y_train"]) != 50000 or len(out["y_test"]) != 10000:
+        raise DataError(f"unexpected CIFAR-10 archive: {len(out['y_train'])} train / {len(out['y_test'])} test images")
+    return out
+
+
+@register("cifar10", "real CIFAR-10: 50000 train / 10000 test, 3x32x32, 10 classes, per-channel standardised "
+          "(download from the canonical URL, md5-checked, or the mirror's cifar10/cifar-10-python.tar.gz)")
+def _load_cifar10() -> TensorData:
+    arrays = load_cifar10_arrays()
+    x_train = arrays["X_train"].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    x_test = arrays["X_test"].astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    mean = x_train.mean(axis=(0, 2, 3), keepdims=True)
+    std = x_train.std(axis=(0, 2, 3), keepdims=True)
+    return _tensor_data("cifar10", (x_train - mean) / std, arrays["y_train"], (x_test - mean) / std,
+                        arrays["y_test"], 10, f"CIFAR-10 python archive ({CIFAR10_TAR[1]}, md5 {CIFAR10_TAR[2]})")

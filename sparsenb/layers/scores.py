@@ -49,7 +49,7 @@ from torch.nn.utils import parametrize
 from ..core.masks import topk_mask
 
 __all__ = ["Popup", "ScoredWeight", "scorable_parameters", "gradual_sparsity", "kaiming_uniform_",
-           "signed_constant_"]
+           "signed_constant_", "fan_in_uniform_"]
 
 SCOPES = ("global", "layerwise")
 RANKS = ("raw", "abs")
@@ -82,7 +82,16 @@ def signed_constant_(t: torch.Tensor, generator: torch.Generator | None = None) 
         return t.copy_(signs * std)
 
 
-_INITS = {"kaiming_uniform": kaiming_uniform_, "signed_constant": signed_constant_}
+def fan_in_uniform_(t: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """U(-b, b), b = 1 / sqrt(fan_in), fan_in = ``t[0].numel()`` (all but the output dimension, so a conv
+    kernel's ``in * k * k``): PyTorch's default layer init, ``kaiming_uniform_(a=sqrt(5))``, which the
+    edge-popup code (allenai/hidden-networks ``utils/conv_type.py``) uses for the scores of conv layers."""
+    bound = 1.0 / math.sqrt(max(1, t[0].numel()))
+    with torch.no_grad():
+        return t.uniform_(-bound, bound, generator=generator)
+
+
+_INITS = {"kaiming_uniform": kaiming_uniform_, "signed_constant": signed_constant_, "fan_in_uniform": fan_in_uniform_}
 
 
 def scorable_parameters(model: nn.Module) -> list[tuple[str, nn.Module, str]]:
@@ -144,6 +153,10 @@ class Popup:
         score_init: ``"kaiming_uniform"`` (UGTs code default) or ``"signed_constant"``.
         rank: ``"raw"`` (UGTs: rank the scores) or ``"abs"`` (edge-popup: rank ``|scores|``).
         generator: torch.Generator for the weight and score draws (None: the global RNG).
+        targets: the ``(name, module, attribute)`` tensors to score (default :func:`scorable_parameters`,
+            Linear/GAT weights); e.g. conv weights for edge-popup on a CNN.
+        keep: ``scope="layerwise"`` only: name -> number of weights kept in that tensor, fixed whatever
+            the sparsity (default: ``round((1 - sparsity) * numel)`` per tensor).
 
     The frozen weights stay in ``module.parametrizations.<attr>.original`` (``requires_grad=False``);
     :meth:`parameters` yields only the scores, for the optimizer. Call :meth:`set_sparsity` to change
@@ -152,7 +165,8 @@ class Popup:
 
     def __init__(self, model: nn.Module, sparsity: float, scope: str = "global",
                  weight_init: str | None = "kaiming_uniform", score_init: str = "kaiming_uniform",
-                 generator: torch.Generator | None = None, rank: str = "raw"):
+                 generator: torch.Generator | None = None, rank: str = "raw",
+                 targets: list[tuple[str, nn.Module, str]] | None = None, keep: dict[str, int] | None = None):
         if scope not in SCOPES:
             raise ValueError(f"unknown scope {scope!r}; choose one of {SCOPES}")
         if rank not in RANKS:
@@ -160,7 +174,11 @@ class Popup:
         for what, init in (("weight_init", weight_init), ("score_init", score_init)):
             if init is not None and init not in _INITS:
                 raise ValueError(f"unknown {what} {init!r}; choose one of {sorted(_INITS)}")
-        targets = scorable_parameters(model)
+        targets = scorable_parameters(model) if targets is None else list(targets)
+        if keep is not None and scope != "layerwise":
+            raise ValueError("keep (per-tensor counts) needs scope='layerwise'")
+        self.keep = dict(keep) if keep is not None else None
+        self._targets = targets
         if not targets:
             raise ValueError(f"{type(model).__name__} has no Linear/GATConv weights to score")
         self.model, self.scope, self.rank = model, scope, rank
@@ -195,8 +213,9 @@ class Popup:
     def refresh(self) -> None:
         """Recompute every mask from the current scores and sparsity (exact counts, see module doc)."""
         if self.scope == "layerwise":
-            for p in self.scored.values():
-                p.mask.copy_(topk_mask(p.ranked(), round((1.0 - self.sparsity) * p.scores.numel())))
+            for name, p in self.scored.items():
+                k = self.keep[name] if self.keep is not None else round((1.0 - self.sparsity) * p.scores.numel())
+                p.mask.copy_(topk_mask(p.ranked(), k))
             return
         flat = torch.cat([p.ranked().reshape(-1) for p in self.scored.values()])
         mask = topk_mask(flat, round((1.0 - self.sparsity) * flat.numel()))
@@ -228,6 +247,6 @@ class Popup:
     def remove(self) -> None:
         """Bake ``W * mask`` into plain weights and drop the scores and the pre-forward hook."""
         self._hook.remove()
-        for name, module, attr in scorable_parameters(self.model):
+        for name, module, attr in self._targets:
             if parametrize.is_parametrized(module, attr):
                 parametrize.remove_parametrizations(module, attr, leave_parametrized=True)

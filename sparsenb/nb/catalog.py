@@ -113,7 +113,7 @@ def settings(stem: str, namespace: dict[str, Any]) -> Config:
         cfg = snb.nb.settings("01_set_rigl", globals())
 
     ``PROFILE`` comes from ``namespace``; a parameter left at ``None`` takes the profile's value;
-    names the profile does not know (``OUT_DIR``, ``PROGRESS`` ...) are not settings and are skipped.
+    names the profile does not know (``OUT_DIR``, ``PROGRESS``, ``DEVICE`` ...) are not settings and are skipped.
     """
     if "PROFILE" not in namespace:
         raise ValueError(f"{stem}: no PROFILE in the namespace given to settings(); pass globals() from the notebook")
@@ -121,6 +121,6 @@ def settings(stem: str, namespace: dict[str, Any]) -> Config:
     if nb is None:
         raise ValueError(f"unknown notebook {stem!r}; known: {sorted(notebooks())}")
     known = set(params.notebook_spec(stem)) | {k for prof in nb.profiles.values() for k in prof}
-    not_settings = {"PROFILE", "OUT_DIR", "FIG_DIR", "PROGRESS"}
+    not_settings = {"PROFILE", "OUT_DIR", "FIG_DIR", "PROGRESS", "DEVICE"}  # DEVICE: where it runs, not what
     overrides = {k: namespace[k] for k in sorted(known - not_settings) if k in namespace}
     return resolve(stem, namespace["PROFILE"], overrides)
