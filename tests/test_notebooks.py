@@ -161,6 +161,7 @@ ALTERNATES = {
     "10_dsn": {"DATASETS": ["ucr:JapaneseVowels"]},  # multivariate (12 channels), unequal lengths 7..29
     "12_slak": {"DATASET": "mnist5k", "N_TRAIN": 256, "N_TEST": 256},
     "15_polarization_gates": {"DATASETS": ["mnist5k"]},
+    "16_afaf": {"DATASET": "cifar10-jpeg"},
 }
 
 
@@ -212,3 +213,14 @@ def test_lottery_jackpots_smoke_numbers(executed):
     assert m["jackpot/steps_checked"] > 0
     assert 0.0 <= m["jackpot/min_overlap"] <= 1.0 and m["dense/test_acc_mean"] > 0.5
     assert {c["id"]: c["state"] for c in res["claims"]}["exact_sparsity"] == "held"
+
+
+def test_afaf_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "16_afaf":
+        pytest.skip("checks of 16_afaf only")
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    for arm in ("finetune", "ewc", "static", "afaf_noreuse", "afaf"):
+        assert 0.0 <= m[f"{arm}/final_cil"] <= m[f"{arm}/final_til"] <= 1.0  # CIL is the harder protocol
+        assert len(m[f"{arm}/cil"]) == 5 and m[f"{arm}/cil"][0][1] is None  # lower-triangular accuracy matrix
+    assert m["afaf/final_density"][-1] < 1.0 and m["static/final_density"][-1] < 1.0
