@@ -257,3 +257,41 @@ def test_claims_fail_on_a_gap_and_a_loss_and_an_arm_at_chance_is_inconclusive():
     assert [by_id[k]["holds"] for k in ("set", "activation", "pruning")] == [False, False, False]
     _, claims = tst.claims(_claims_cfg(["set"]), 10, 1, set_truly=_runs([0.11]), set_masked=_runs([0.11]))
     assert {c["id"]: c for c in claims}["set"]["state"] == "inconclusive"
+
+
+def test_claims_on_the_committed_record_give_its_committed_verdicts():
+    """The rules moved out of the notebook unchanged: runs rebuilt from results/06_truly_sparse/cpu's numbers
+    (per arm three seeds at mean - std, mean, mean + std) give the record's claims and metrics."""
+    import json
+    from pathlib import Path
+    from sparsenb.experiments import truly_sparse as tst
+    from sparsenb.nb.catalog import resolve
+
+    record = json.loads((Path(__file__).resolve().parents[1] / "results/06_truly_sparse/cpu/results.json").read_text())
+    m, cfg = record["metrics"], resolve("06_truly_sparse", "cpu")
+    sizes = [784, *cfg.HIDDEN_ACT, 10]
+    total = sum(cfg.HIDDEN_ACT)
+
+    def runs(key, **extra):
+        mean, std = m[f"{key}/test_acc_mean"], m[f"{key}/test_acc_std"]
+        return [dict({"test_acc": a}, **extra) for a in (mean - std, mean, mean + std)]
+
+    def arm(tag):
+        removed, ratio = m[f"pruning{tag}/neurons_removed_frac_mean"], m[f"pruning{tag}/nnz_final_over_init_mean"]
+        alive = round(total * (1 - removed))
+        return {"relu": runs(f"relu{tag}"), "allrelu": runs(f"allrelu{tag}", sizes=sizes, active_neurons=[total]),
+                "pruned": runs(f"pruned{tag}", sizes=sizes, active_neurons=[alive], nnz=ratio, nnz_init=1.0)}
+
+    big = {k: m[f"big/{k}"] for k in ("nnz", "test_acc", "seconds", "train_seconds", "peak_rss_mb", "sizes")}
+    big["history"] = [{}] * m["big/epochs"]
+    metrics, claims = tst.claims(
+        cfg, 10, m["threads"], cross=m["crossover"], scaling=m["scaling"],
+        set_truly=runs("set_truly_sparse", seconds=m["set_truly_sparse/seconds_mean"]),
+        set_masked=runs("set_masked", seconds=m["set_masked/seconds_mean"]),
+        acts={"he_uniform": arm(""), "sparse_he": arm("+sparse_he_init")}, big=big, dense_eq=m["big/dense_equivalent_bytes"])
+    assert [(c["id"], c["text"], c.get("detail", ""), c.get("reason", "")) for c in claims] == [
+        (c["id"], c["text"], c.get("detail", ""), c.get("reason", "")) for c in record["claims"]]
+    states = [c.get("state") or {True: "held", False: "not held"}[c["holds"]] for c in claims]
+    assert states == [c["state"] for c in record["claims"]]
+    for key, value in metrics.items():
+        assert value == (pytest.approx(m[key]) if isinstance(value, float) else m[key]), key
