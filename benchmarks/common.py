@@ -53,6 +53,17 @@ def machine(threads: int) -> dict[str, Any]:
             "load_avg_at_start": load_avg()}
 
 
+def start(benchmark: str, threads: int | None) -> dict[str, Any]:
+    """Set torch's threads (``None``: all cores), print the machine line and return the JSON's head."""
+    threads = threads or machine_cores()
+    torch.set_num_threads(threads)
+    out: dict[str, Any] = {"benchmark": benchmark, **machine(torch.get_num_threads())}
+    load = out["load_avg_at_start"]
+    print(f"torch {torch.__version__}, {threads} threads, CPU: {out['cpu_model']}"
+          + (f", load {load[0]:.2f}" if load else ""))
+    return out
+
+
 def paired_ratio(num: Sequence[float], den: Sequence[float]) -> dict[str, float]:
     """Median, quartiles, min and max of the per-round ratios ``num[i] / den[i]``."""
     r = sorted(a / b for a, b in zip(num, den))

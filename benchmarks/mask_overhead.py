@@ -84,7 +84,7 @@ class Runner:
         elif variant == "static":
             self.method = sparsenb.methods.get("static", sparsity=sparsity, seed=seed)
         elif variant == "rigl":
-            self.method = sparsenb.methods.get("rigl", sparsity=sparsity, delta_t=delta_t, seed=seed)
+            self.method = sparsenb.methods.get("rigl", sparsity=sparsity, update_every=delta_t, seed=seed)
         else:
             raise ValueError(f"unknown variant {variant!r}")
         # as Trainer: masks from the method, attached to the optimizer's step hooks

@@ -23,7 +23,7 @@ from sparsenb.data import TensorData
 from sparsenb.core.distributions import layer_nnz
 from sparsenb.core.masks import Masking
 from sparsenb.methods.ctre import (CTRESeq, CTRESim, SimilarityAccumulator, activation_similarity, ctre_masks,
-                                   cosine_similarity, magnitude_drop, top_absent)
+                                   cosine_similarity, magnitude_drop)
 from sparsenb.train import Trainer
 
 
@@ -117,17 +117,17 @@ def test_growth_picks_the_highest_similarity_absent_connections():
     m = w != 0  # 3 active
     sim = torch.tensor([[0.95, 0.10, 0.70, 0.20],   # (0, 0) is active: it must not be "grown"
                         [0.30, 0.99, 0.60, 0.80]])  # (1, 1) active; (1, 3) active but will be dropped
-    new, counts = ctre_masks(w, m, zeta=0.34, grow_scores=sim, replace_regrown=False, random_scores=torch.zeros(2, 4))
+    new, counts = ctre_masks(w, m, drop_fraction=0.34, grow_scores=sim, replace_regrown=False, random_scores=torch.zeros(2, 4))
     # int(0.34 * 3) = 1 dropped: (1, 3) with |w| = 0.01. Absent after the drop: all but (0,0), (1,1).
     # highest similarity among them: (1, 3) = 0.80 (just dropped, allowed in CTRE_seq's cosine phase)
     assert counts == {"dropped": 1, "grown_by_score": 1, "replaced_by_random": 0}
     assert new.tolist() == m.tolist()
-    new2, _ = ctre_masks(w, m, zeta=0.67, grow_scores=sim, replace_regrown=False, random_scores=torch.zeros(2, 4))
+    new2, _ = ctre_masks(w, m, drop_fraction=0.67, grow_scores=sim, replace_regrown=False, random_scores=torch.zeros(2, 4))
     # int(0.67 * 3) = 2 dropped: (1, 3) and (1, 1); grown: the 2 best of the absent ones: (1, 1) .99, (1, 3) .80
     assert new2.tolist() == [[True, False, False, False], [False, True, False, True]]
     sim2 = sim.clone()
     sim2[1, 3] = 0.0
-    new3, _ = ctre_masks(w, m, zeta=0.34, grow_scores=sim2, replace_regrown=False, random_scores=torch.zeros(2, 4))
+    new3, _ = ctre_masks(w, m, drop_fraction=0.34, grow_scores=sim2, replace_regrown=False, random_scores=torch.zeros(2, 4))
     assert new3.tolist() == [[True, False, True, False], [False, True, False, False]]  # (0, 2) = 0.70 is best
 
 
@@ -139,17 +139,12 @@ def test_ctre_sim_replaces_regrown_connections_by_random_new_ones():
                         [0.30, 0.99, 0.60, 0.80]])
     rnd = torch.tensor([[0.0, 0.9, 0.1, 0.2],
                         [0.3, 0.0, 0.4, 0.99]])  # highest random score on the just-dropped (1, 3)
-    new, counts = ctre_masks(w, m, zeta=0.34, grow_scores=sim, replace_regrown=True, random_scores=rnd)
+    new, counts = ctre_masks(w, m, drop_fraction=0.34, grow_scores=sim, replace_regrown=True, random_scores=rnd)
     # cosine picks (1, 3), which was just dropped -> replaced by the best random position that is
     # neither kept nor just dropped: (0, 1) with 0.9 (the dropped (1, 3) is avoided despite 0.99)
     assert counts == {"dropped": 1, "grown_by_score": 0, "replaced_by_random": 1}
     assert new.tolist() == [[True, True, False, False], [False, True, False, False]]
     assert int(new.sum()) == int(m.sum())
-
-
-def test_top_absent_refuses_to_grow_more_than_allowed():
-    with pytest.raises(ValueError, match="only 1 positions"):
-        top_absent(torch.tensor([True, False]), torch.zeros(2), 2)
 
 
 # -------------------------------------------------------------- method classes
@@ -166,8 +161,8 @@ def er_model_and_method(name: str, **kw):
 def test_registered_names_and_options():
     assert {"ctre_sim", "ctre_seq"} <= set(methods.available())
     assert isinstance(methods.get("ctre_sim"), CTRESim)
-    s = methods.get("ctre_sim", zeta=0.3, grow="init")
-    assert (s.zeta, s.grow, s.distribution) == (0.3, "init", "er")
+    s = methods.get("ctre_sim", drop_fraction=0.3, grow="init")
+    assert (s.drop_fraction, s.grow, s.distribution) == (0.3, "init", "er")
     with pytest.raises(ValueError, match="grow must be"):
         methods.get("ctre_sim", grow="ones")
     with pytest.raises(ValueError, match="val_data"):
@@ -276,15 +271,15 @@ def test_split_validation_is_stratified_deterministic_and_disjoint():
     X = torch.arange(40, dtype=torch.float32)[:, None]
     y = torch.tensor([0] * 20 + [1] * 20)
     d = TensorData("t", X, y, X[:4], y[:4], 2, (1,), "test")
-    tr, Xv, yv = split_validation(d, 0.1, seed=42)
-    tr2, Xv2, _ = split_validation(d, 0.1, seed=42)
+    tr, Xv, yv = split_validation(d, 0.1, seed=42, stratify=True)
+    tr2, Xv2, _ = split_validation(d, 0.1, seed=42, stratify=True)
     assert torch.equal(Xv, Xv2) and len(yv) == 4 and yv.bincount().tolist() == [2, 2]
     assert len(tr.y_train) == 36 and not set(tr.X_train[:, 0].tolist()) & set(Xv[:, 0].tolist())
     assert torch.equal(tr.X_test, d.X_test)
     # at least one example per class even when the fraction is smaller
     y15 = torch.arange(15).repeat(4)
     d15 = TensorData("t", torch.zeros(60, 1), y15, torch.zeros(1, 1), y15[:1], 15, (1,), "test")
-    assert sorted(split_validation(d15, 0.1)[2].tolist()) == list(range(15))
+    assert sorted(split_validation(d15, 0.1, seed=42, stratify=True)[2].tolist()) == list(range(15))
 
 
 def test_claim_rule_compares_best_variant_with_best_baseline():

@@ -18,7 +18,8 @@ from sparsenb import methods
 from sparsenb.data import TensorData
 from sparsenb.models.dsn import DSNNet, WindowedConv1d, build_dsn, group_windows, windowed_convs
 from sparsenb.experiments.dsn import batch_size_for, dsn_run, published_gaps, summarize_runs
-from sparsenb.methods.dsn import DSN, dsn_drop_fraction, dsn_group_update, random_in_region, region_nnz
+from sparsenb.core.dropgrow import grow
+from sparsenb.methods.dsn import DSN, dsn_drop_fraction, dsn_group_update, region_nnz
 from sparsenb.train import Trainer
 
 
@@ -90,12 +91,12 @@ def test_region_nnz_floors_density_times_region_size():
     assert region_nnz(region, 0.01) == 1  # at least one weight per group
 
 
-def test_random_in_region_picks_highest_scores_inside_only():
+def test_grow_in_region_picks_highest_scores_inside_only():
     region = torch.tensor([True, True, False, True])
     scores = torch.tensor([0.1, 0.5, 0.9, 0.3])
-    assert torch.equal(random_in_region(region, 2, scores), torch.tensor([False, True, False, True]))
-    with pytest.raises(ValueError, match="region of 3"):
-        random_in_region(region, 4, scores)
+    assert torch.equal(grow(scores, region, 2), torch.tensor([False, True, False, True]))
+    with pytest.raises(ValueError, match="only 3 are allowed"):
+        grow(scores, region, 4)
 
 
 def test_group_update_hand_computed():
@@ -122,7 +123,7 @@ def test_group_update_property_inside_region_same_nnz(out_g, c_in, window, fract
     region = torch.zeros(out_g, c_in, k, dtype=torch.bool)
     region[:, :, :window] = True
     n = region_nnz(region, 0.3)
-    mask = random_in_region(region, n, torch.rand(region.shape, generator=g))
+    mask = grow(torch.rand(region.shape, generator=g), region, n)
     weight = torch.randn(region.shape, generator=g) * mask
     new = dsn_group_update(weight, mask, region, fraction, torch.rand(region.shape, generator=g))
     assert int(new.sum()) == n
@@ -189,7 +190,7 @@ def train_steps(model, method, epochs=6, steps=3, in_ch=1):
 
 def test_dsn_updates_every_k_epochs_keep_group_nnz_and_stay_in_windows():
     model = tiny()
-    method = methods.get("dsn", sparsity=0.8, update_every=2, seed=0)
+    method = methods.get("dsn", sparsity=0.8, update_every=6, seed=0)  # 2 epochs of 3 steps
     masks, history = train_steps(model, method, epochs=6)
     changed = [any(not torch.equal(b, a) for b, a in h.values()) for h in history]
     assert changed == [False, True, False, True, False, False]  # after epochs 2 and 4, never after the last
@@ -206,7 +207,7 @@ def test_dsn_updates_every_k_epochs_keep_group_nnz_and_stay_in_windows():
 
 def test_static_arm_never_changes_masks():
     model = tiny()
-    method = methods.get("dsn", update_every=1, fix=True)
+    method = methods.get("dsn", update_every=3, fix=True)
     masks, history = train_steps(model, method, epochs=4)
     assert all(torch.equal(b, a) for h in history for b, a in h.values())
     assert method.events == []
@@ -214,12 +215,12 @@ def test_static_arm_never_changes_masks():
 
 def test_multivariate_input_trains_and_stays_sparse():
     model = tiny(in_ch=6)
-    train_steps(model, methods.get("dsn", update_every=1), epochs=3, in_ch=6)
+    train_steps(model, methods.get("dsn", update_every=3), epochs=3, in_ch=6)
 
 
 def test_grown_weights_start_at_zero_and_moments_reset():
     model = tiny()
-    method = methods.get("dsn", update_every=1, alpha=0.5, seed=0)
+    method = methods.get("dsn", update_every=1, drop_fraction=0.5, seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     masks = method.init_masks(model)
     masks.attach(opt)
@@ -248,11 +249,22 @@ def test_method_state_round_trip_replays_regrowth():
     assert torch.equal(a, m2.random_scores(torch.zeros(3, 4)))
 
 
+def test_update_every_is_in_steps_and_defaults_to_five_epochs():
+    m = methods.get("dsn", update_every=4)
+    m.setup(total_steps=30, steps_per_epoch=3, epochs=10)
+    # step counts at epoch ends 3, 6, 9, 12, ...: the multiples 4, 8, 12, 16, 20, 24 of update_every are
+    # reached at the ends of epochs 1, 2, 3, 5, 6, 7 (27 in epoch 8 passes none; epoch 9 is the last)
+    assert [e for e in range(10) if m.is_update_epoch(e)] == [1, 2, 3, 5, 6, 7]
+    d = methods.get("dsn")
+    d.setup(total_steps=60, steps_per_epoch=3, epochs=20)
+    assert d.update_every == 15 and [e for e in range(20) if d.is_update_epoch(e)] == [4, 9, 14]
+
+
 def test_bad_options_raise():
     with pytest.raises(ValueError, match="update_every"):
         methods.get("dsn", update_every=0)
     with pytest.raises(ValueError, match="floor"):
-        methods.get("dsn", alpha=0.1, floor=0.2)
+        methods.get("dsn", drop_fraction=0.1, floor=0.2)
 
 
 # ------------------------------------------------------------------ FLOPs and the driver
@@ -313,7 +325,7 @@ def test_trainer_checkpoint_resume_keeps_dsn_masks(tmp_path):
     def make(checkpoint=None, callbacks=()):
         torch.manual_seed(0)
         model = tiny()
-        method = methods.get("dsn", update_every=1, seed=0)
+        method = methods.get("dsn", update_every=3, seed=0)  # every epoch of 3 steps
         opt = torch.optim.Adam(model.parameters(), lr=1e-2)
         return Trainer(model, method, opt, epochs=4, device="cpu", progress=False, checkpoint=checkpoint,
                        callbacks=callbacks)

@@ -22,7 +22,7 @@ def loader(n_batches: int = 4, seed: int = 0):
 def test_registered_with_paper_defaults():
     m = methods.get("edst", sparsity=0.8)
     assert isinstance(m, EDST) and m.name == "edst"
-    assert (m.tickets, m.explore_epochs, m.refine_epochs, m.delta_t) == (3, 150, 100, 1000)
+    assert (m.tickets, m.explore_epochs, m.refine_epochs, m.update_every) == (3, 150, 100, 1000)
     assert (m.drop_fraction, m.large_drop, m.growth, m.total_epochs) == (0.5, 0.8, "gradient", 450)
 
 
@@ -67,7 +67,7 @@ def test_large_drop_and_grow_random_keeps_nnz_and_the_largest_weights():
 
 
 def test_phases_reexploration_and_update_steps():
-    m = EDST(tickets=3, explore_epochs=2, refine_epochs=2, delta_t=3, sparsity=0.8)
+    m = EDST(tickets=3, explore_epochs=2, refine_epochs=2, update_every=3, sparsity=0.8)
     m.setup(total_steps=8 * 4, steps_per_epoch=4, epochs=8)
     assert m.phase_starts == [0, 8, 16, 24]
     assert [m.phase_of(s)[0] for s in (0, 7, 8, 15, 16, 31)] == [0, 0, 1, 1, 2, 3]
@@ -80,7 +80,7 @@ def test_phases_reexploration_and_update_steps():
 
 def test_training_saves_tickets_keeps_nnz_and_zeros():
     model = mlp()
-    m = EDST(tickets=3, explore_epochs=2, refine_epochs=2, delta_t=2, sparsity=0.8, seed=0)
+    m = EDST(tickets=3, explore_epochs=2, refine_epochs=2, update_every=2, sparsity=0.8, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     tr = Trainer(model, m, opt, epochs=m.total_epochs, device="cpu", progress=False)
     nnz0 = {mp.name: int(mp.mask.sum()) for mp in tr.masks}
@@ -107,7 +107,7 @@ def test_training_saves_tickets_keeps_nnz_and_zeros():
 
 def test_reexploration_drops_large_fraction_regular_drops_half():
     model = mlp(1)
-    m = EDST(tickets=2, explore_epochs=2, refine_epochs=2, delta_t=2, sparsity=0.8, seed=0)
+    m = EDST(tickets=2, explore_epochs=2, refine_epochs=2, update_every=2, sparsity=0.8, seed=0)
     opt = torch.optim.SGD(model.parameters(), lr=0.05)
     tr = Trainer(model, m, opt, epochs=m.total_epochs, device="cpu", progress=False)
     nnz = {mp.name: int(mp.mask.sum()) for mp in tr.masks}

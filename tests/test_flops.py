@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch import nn
 
+from sparsenb import methods
 from sparsenb.train import flops
 from sparsenb.core.masks import Masking
 
@@ -39,17 +40,20 @@ def test_conv_counts_weights_times_output_positions():
 
 def test_training_costs_follow_rigl_appendix():
     f_s, f_d = 10.0, 100.0
-    assert flops.step_macs("dense", f_s, f_d) == 300.0
-    assert flops.step_macs("set", f_s, f_d) == 30.0
-    # RigL with delta_t = 4: (3*10*4 + 2*10 + 100) / 5 = 48
-    assert flops.step_macs("rigl", f_s, f_d, delta_t=4) == pytest.approx(48.0)
-    assert flops.training_macs("static", 1000, f_s) == 30_000
+    assert methods.get("dense").step_macs(f_s, f_d) == 300.0
+    assert methods.get("set").step_macs(f_s, f_d) == 30.0
+    assert methods.get("snip").step_macs(f_s, f_d) == 30.0
+    # RigL with update_every (delta_t) = 4: (3*10*4 + 2*10 + 100) / 5 = 48
+    assert methods.get("rigl", update_every=4).step_macs(f_s, f_d) == pytest.approx(48.0)
+    # EDST with gradient growth pays RigL's average; with random growth only 3 f_S
+    assert methods.get("edst", update_every=4).step_macs(f_s, f_d) == pytest.approx(48.0)
+    assert methods.get("edst", update_every=4, growth="random").step_macs(f_s, f_d) == 30.0
+    assert flops.training_macs(methods.get("static"), 1000, f_s) == 30_000
+    assert flops.training_macs(methods.get("dense"), 10, f_s, f_d) == 3000
     rel = flops.relative({"dense": 300.0, "rigl": 48.0}, "dense")
     assert rel == {"dense": 1.0, "rigl": pytest.approx(0.16)}
-    with pytest.raises(ValueError, match="delta_t"):
-        flops.step_macs("rigl", f_s, f_d)
-    with pytest.raises(ValueError, match="unknown method"):
-        flops.step_macs("magic", f_s)
+    with pytest.raises(ValueError, match="examples_seen"):
+        flops.training_macs(methods.get("set"), -1, f_s)
 
 
 def test_model_mode_is_restored():
@@ -73,7 +77,7 @@ def test_sparse_run_macs_hand_count_on_tiny_mlp():
     assert flops.sparse_run_macs(10, 4, f_s) == 4 * 10 * 27
     # one dense-gradient step every delta_t + 1 steps = RigL's average formula
     assert flops.sparse_run_macs(11, 1, f_s, f_d, 1) == pytest.approx(
-        flops.training_macs("rigl", 11, f_s, f_d, delta_t=10))
+        flops.training_macs(methods.get("rigl", update_every=10), 11, f_s, f_d))
     # a dense run: 3 f_D per example per step
     assert flops.sparse_run_macs(10, 4, f_d) == 4 * 10 * 54
     with pytest.raises(ValueError, match="f_dense"):

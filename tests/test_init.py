@@ -114,7 +114,7 @@ def test_method_init_applies_once_after_init_masks_and_regrowth_follows_the_rule
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(100, 100), nn.ReLU(), nn.Linear(100, 10))
     ref = [p.detach().clone() for p in model.parameters()]
-    meth = snb.methods.get("set", sparsity=0.9, init="sparse", zeta=0.5, seed=0)
+    meth = snb.methods.get("set", sparsity=0.9, init="sparse", drop_fraction=0.5, seed=0)
     masks = meth.init_masks(model)
     assert masks.init == "sparse"
     m0 = masks["0.weight"]
@@ -122,7 +122,7 @@ def test_method_init_applies_once_after_init_masks_and_regrowth_follows_the_rule
     expected = ref[0] * (100 / k).sqrt() * m0  # rescaled exactly once (not twice through super())
     assert torch.allclose(model[0].weight, expected)
     # regrowth: new weights of a sparse_he method lie within sqrt(6 / k_in) of their row
-    meth = snb.methods.get("set", sparsity=0.9, init="sparse_he", zeta=0.5, seed=0)
+    meth = snb.methods.get("set", sparsity=0.9, init="sparse_he", drop_fraction=0.5, seed=0)
     masks = meth.init_masks(model)
     meth.setup(10, 1, 10)
     before = masks["0.weight"].clone()

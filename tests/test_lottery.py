@@ -72,3 +72,23 @@ def test_plot_imp_draws_three_lines():
                      for r in range(4)]
     fig = plot_imp(imp_summary([run(0.0), run(0.01)]), title="t", band=(40, 60))
     assert len(fig.axes[0].containers) == 3
+
+
+def test_first_batches_advance_the_loader_as_the_hand_written_loop():
+    from sparsenb.experiments.lottery_tickets import FirstBatches
+
+    def loader():
+        return tiny().loaders(16, seed=1)[0]  # 3 batches per pass
+
+    a = loader()
+    got = [y.clone() for _, y in FirstBatches(a, 5)]
+    b, want, done = loader(), [], 0
+    while done < 5:
+        for _, y in b:
+            want.append(y.clone())
+            done += 1
+            if done >= 5:
+                break
+    assert len(FirstBatches(a, 5)) == 5 and len(got) == 5
+    assert all(torch.equal(x, y) for x, y in zip(got, want))
+    assert torch.equal(a.generator.get_state(), b.generator.get_state())

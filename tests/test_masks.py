@@ -676,7 +676,7 @@ def test_a_layout_that_empties_a_layer_warns_by_default_and_can_raise():
 @pytest.mark.parametrize("name, kwargs, message", [
     ("rigl", dict(sparsity="high"), "sparsity must be a number"),
     ("set", dict(sparsity=0.9, distribution="foo"), "unknown distribution 'foo'"),
-    ("set", dict(sparsity=0.9, zeta_=0.3), "method 'set' has no option 'zeta_'.*'zeta'"),
+    ("set", dict(sparsity=0.9, zeta=0.3), "method 'set' has no option 'zeta'.*'drop_fraction'"),
     ("rigl", dict(sparsity=0.9, grow="random"), "grow must be 'zero' or 'init'"),
     ("static", dict(sparsity=0.9, seed=1.5), "seed must be an int"),
     ("static", dict(sparsity=0.9, dense=3), "dense must be parameter names"),
@@ -685,3 +685,36 @@ def test_a_layout_that_empties_a_layer_warns_by_default_and_can_raise():
 def test_methods_get_checks_every_argument(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         snb.methods.get(name, **kwargs)
+
+
+@pytest.mark.parametrize("how", ["update", "update_indices"])
+def test_regrown_weights_restart_rprop_step_size_and_adagrad_sum(how):
+    """Rprop's per-weight step size restarts at lr (at 0 a regrown weight would never move);
+    Adagrad's sum at its initial accumulator value; other state at 0."""
+    for make, key, fresh in [(lambda ps: torch.optim.Rprop(ps, lr=0.01), "step_size", 0.01),
+                             (lambda ps: torch.optim.Adagrad(ps, lr=0.1, initial_accumulator_value=0.5), "sum", 0.5),
+                             (lambda ps: torch.optim.Adam(ps, lr=0.1), "exp_avg_sq", 0.0)]:
+        model = mlp(0)
+        opt = make(model.parameters())
+        masks = sparsify(model, 0.5, optimizer=opt, seed=0)
+        gen = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            train_step(model, opt, gen)
+        p, m = model[0].weight, masks["0.weight"]
+        opt.state[p][key].fill_(0.003)  # a value no reset produces (and a small Rprop step)
+        absent = (~m).reshape(-1).nonzero().squeeze(1)
+        grow = absent[:: absent.numel() // 4][:4]  # spread over rows (a row may be a dead neuron)
+        drop = m.reshape(-1).nonzero().squeeze(1)[:4]
+        if how == "update":
+            new = m.clone().reshape(-1)
+            new[drop], new[grow] = False, True
+            masks.update("0.weight", new.view_as(m))
+        else:
+            masks.update_indices("0.weight", drop, grow)
+        flat = opt.state[p][key].reshape(-1)
+        assert torch.all(flat[grow] == fresh) and torch.all(flat[drop] == fresh), type(opt).__name__
+        assert int((flat == 0.003).sum()) == flat.numel() - 8  # the others untouched
+        train_step(model, opt, gen)
+        if key == "step_size":  # the regrown weights move again, by exactly lr (or not at all: no gradient)
+            w = p.detach().reshape(-1)[grow]
+            assert torch.any(w != 0) and torch.all((w == 0) | (w.abs() == torch.tensor(0.01)))

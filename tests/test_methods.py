@@ -17,7 +17,7 @@ from sparsenb.core.distributions import layer_nnz
 from sparsenb.core.masks import Masking, sparsify
 from sparsenb.methods import METHODS, Method, available, get, register
 from sparsenb.methods.rigl import RigL, cosine_drop_fraction, rigl_drop_grow, rigl_masks
-from sparsenb.core.dropgrow import random_grow, set_drop
+from sparsenb.core.dropgrow import set_drop
 from sparsenb.methods.set import SET
 
 
@@ -54,11 +54,11 @@ def test_registry_lists_core_methods():
 
 
 def test_get_builds_configured_instances():
-    r = get("rigl", sparsity=0.8, delta_t=10, alpha=0.2, t_end=0.5, seed=3)
+    r = get("rigl", sparsity=0.8, update_every=10, drop_fraction=0.2, t_end=0.5, seed=3)
     assert isinstance(r, RigL) and isinstance(r, Method)
-    assert (r.sparsity, r.delta_t, r.alpha, r.t_end, r.seed, r.name) == (0.8, 10, 0.2, 0.5, 3, "rigl")
-    s = get("set", sparsity=0.7, zeta=0.2, distribution="er")
-    assert isinstance(s, SET) and (s.zeta, s.distribution, s.grow, s.name) == (0.2, "er", "init", "set")
+    assert (r.sparsity, r.update_every, r.drop_fraction, r.t_end, r.seed, r.name) == (0.8, 10, 0.2, 0.5, 3, "rigl")
+    s = get("set", sparsity=0.7, drop_fraction=0.2, distribution="er")
+    assert isinstance(s, SET) and (s.drop_fraction, s.distribution, s.grow, s.name) == (0.2, "er", "init", "set")
     assert get("static").name == "static"
     assert get("dense").name == "dense"
     for n in ("dense", "static", "set", "rigl"):
@@ -92,13 +92,13 @@ def test_register_duplicate_and_new():
 @pytest.mark.parametrize("name,kwargs", [
     ("static", {"sparsity": 1.0}),
     ("static", {"sparsity": -0.1}),
-    ("rigl", {"delta_t": 0}),
-    ("rigl", {"alpha": 1.0}),
-    ("rigl", {"alpha": -0.1}),
+    ("rigl", {"update_every": 0}),
+    ("rigl", {"drop_fraction": 1.0}),
+    ("rigl", {"drop_fraction": -0.1}),
     ("rigl", {"t_end": 0.0}),
     ("rigl", {"t_end": 1.5}),
-    ("set", {"zeta": 1.0}),
-    ("set", {"zeta": -0.1}),
+    ("set", {"drop_fraction": 1.0}),
+    ("set", {"drop_fraction": -0.1}),
 ])
 def test_bad_options(name, kwargs):
     with pytest.raises(ValueError):
@@ -197,18 +197,9 @@ def test_set_drop_zero_weight_counts_as_positive():
     assert set_drop(w, mask, 0.5).nonzero().squeeze(1).tolist() == [0, 1, 3]
 
 
-def test_random_grow_picks_absent_positions():
-    mask = torch.tensor([[True, False, False], [False, True, False]])
-    scores = torch.tensor([[0.99, 0.1, 0.5], [0.7, 0.98, 0.2]])
-    grow = random_grow(mask, 2, scores)
-    # absent: (0,1) .1, (0,2) .5, (1,0) .7, (1,2) .2 -> the two highest: (1,0), (0,2)
-    assert torch.equal(grow, torch.tensor([[False, False, True], [True, False, False]]))
-    assert not random_grow(mask, 0, scores).any()
-
-
 def _set_setup(grow="init", dense=(), seed=0, sparsity=0.8):
     model = mlp(0)
-    method = get("set", sparsity=sparsity, zeta=0.3, distribution="er", grow=grow, dense=dense, seed=seed)
+    method = get("set", sparsity=sparsity, drop_fraction=0.3, distribution="er", grow=grow, dense=dense, seed=seed)
     masks = method.init_masks(model)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     masks.attach(opt)
@@ -228,7 +219,7 @@ def test_set_on_epoch_end_evolves_exactly():
             backward(model, gen)
             opt.step()
         old = snapshot(masks)
-        drops = {mp.name: set_drop(mp.param, mp.mask, method.zeta) for mp in masks}
+        drops = {mp.name: set_drop(mp.param, mp.mask, method.drop_fraction) for mp in masks}
         n_events = len(method.events)
         method.on_epoch_end(epoch, masks)
         assert per_layer_nnz(masks) == nnz0
@@ -384,11 +375,11 @@ def test_update_indices_equals_update(grow_value, opt_name):
 
 
 def test_rigl_is_update_step():
-    r = get("rigl", delta_t=10, t_end=0.75)
+    r = get("rigl", update_every=10, t_end=0.75)
     r.setup(total_steps=100, steps_per_epoch=10, epochs=10)
     assert r.end_step == 75
     assert [t for t in range(100) if r.is_update_step(t)] == [10, 20, 30, 40, 50, 60, 70]
-    r2 = get("rigl", delta_t=3, t_end=1.0)
+    r2 = get("rigl", update_every=3, t_end=1.0)
     r2.setup(total_steps=12, steps_per_epoch=12, epochs=1)
     assert [t for t in range(20) if r2.is_update_step(t)] == [3, 6, 9]
 
@@ -399,7 +390,7 @@ def test_rigl_training_loop(dense):
     lr = 0.1
     # the tiny MLP needs a lower sparsity when its first and last layers are dense
     sparsity = 0.5 if dense else 0.8
-    method = get("rigl", sparsity=sparsity, delta_t=3, alpha=0.3, t_end=0.75, seed=0, dense=dense)
+    method = get("rigl", sparsity=sparsity, update_every=3, drop_fraction=0.3, t_end=0.75, seed=0, dense=dense)
     masks = method.init_masks(model)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     masks.attach(opt)
@@ -459,7 +450,7 @@ def test_rigl_training_loop(dense):
 
 def test_rigl_grow_init_gives_nonzero_grown():
     model = mlp(0)
-    method = get("rigl", sparsity=0.8, delta_t=1, grow="init", seed=0)
+    method = get("rigl", sparsity=0.8, update_every=1, grow="init", seed=0)
     masks = method.init_masks(model)
     method.setup(total_steps=10, steps_per_epoch=10, epochs=1)
     backward(model, torch.Generator().manual_seed(0))
@@ -474,7 +465,7 @@ def test_rigl_grow_init_gives_nonzero_grown():
 
 def test_rigl_no_grad_or_non_update_step_is_noop():
     model = mlp(0)
-    method = get("rigl", sparsity=0.8, delta_t=2, seed=0)
+    method = get("rigl", sparsity=0.8, update_every=2, seed=0)
     masks = method.init_masks(model)
     method.setup(total_steps=10, steps_per_epoch=10, epochs=1)
     old = snapshot(masks)
@@ -521,7 +512,7 @@ def test_set_resume_is_identical():
     method_a.on_epoch_end(1, masks_a)
 
     model_b = mlp(5)
-    method_b = get("set", sparsity=0.8, zeta=0.3, distribution="er", seed=42)
+    method_b = get("set", sparsity=0.8, drop_fraction=0.3, distribution="er", seed=42)
     masks_b = method_b.init_masks(model_b)
     state = torch.load(ckpt)
     model_b.load_state_dict(state["model"])

@@ -103,6 +103,16 @@ def test_alacpd_smoke_numbers(executed):
     assert m["alacpd/ms_per_sample_overall"] > 0
 
 
+def test_polarization_gates_smoke_numbers(executed):
+    nb, out = executed
+    if nb.stem != "15_polarization_gates":
+        pytest.skip("checks of 15_polarization_gates only")
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["digits/connection/exact_sparsity"] == 0.5  # exact removal: round(0.5 n) of the n gated weights
+    assert 0.0 <= m["dense/acc_mean"] <= 1.0 and 0.0 <= m["connection/exact_acc_mean"] <= 1.0
+    assert 0.0 <= m["connection/polarized_min"] <= 1.0
+
+
 def test_nbval_over_executed_copy(executed):
     nb, out = executed
     r = subprocess.run([sys.executable, "-m", "pytest", "--nbval-lax", "-q", "-p", "no:cacheprovider",
@@ -150,6 +160,7 @@ ALTERNATES = {
     "09_sup_tickets": {"DATASET": "mnist5k", "N_TRAIN": 256},
     "10_dsn": {"DATASETS": ["ucr:JapaneseVowels"]},  # multivariate (12 channels), unequal lengths 7..29
     "12_slak": {"DATASET": "mnist5k", "N_TRAIN": 256, "N_TEST": 256},
+    "15_polarization_gates": {"DATASETS": ["mnist5k"]},
 }
 
 

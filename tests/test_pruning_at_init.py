@@ -15,7 +15,7 @@ import torch
 
 from sparsenb.experiments import common as experiment
 from sparsenb.data import TensorData
-from sparsenb.experiments.common import method_options, prune_run, train_run
+from sparsenb.experiments.common import build_method, prune_run, train_run
 from sparsenb.experiments.pruning_at_init import (CRITERIA, collapse_table, max_sparsity_before_collapse,
                                       plot_accuracy_vs_sparsity, plot_collapse_map,
                                       plot_layer_density)
@@ -32,14 +32,15 @@ CFG = dict(MODEL="lenet300", OPTIMIZER="adam", LR=1e-3, BATCH_SIZE=16, EPOCHS=2,
 
 
 # ---------------------------------------------------------------- experiment
-def test_method_options_for_pruning_at_init():
+def test_build_method_for_pruning_at_init():
     cfg = dict(SCOPE="layerwise", PRUNE_BATCHES=2, SYNFLOW_ITERATIONS=10, GRASP_TEMPERATURE=100.0, DISTRIBUTION="uniform")
-    assert method_options("synflow", cfg, 0.9, 3) == dict(seed=3, sparsity=0.9, distribution="uniform", scope="layerwise",
-                                                         batches=2, iterations=10)
-    assert method_options("grasp", {}, 0.5, 0) == dict(seed=0, sparsity=0.5, distribution="erk", scope="global",
-                                                      batches=1, temperature=200.0)
-    assert method_options("snip", {}, 0.5, 0) == dict(seed=0, sparsity=0.5, distribution="erk", scope="global", batches=1)
-    assert "scope" not in method_options("static", cfg, 0.5, 0)
+    m = build_method("synflow", cfg, 0.9, 3)
+    assert (m.seed, m.sparsity, m.distribution, m.scope, m.batches, m.iterations) == (3, 0.9, "uniform", "layerwise", 2, 10)
+    m = build_method("grasp", {}, 0.5, 0)
+    assert (m.sparsity, m.distribution, m.scope, m.batches, m.temperature) == (0.5, "erk", "global", 1, 200.0)
+    m = build_method("snip", cfg, 0.5, 0)  # SNIP does not read SynFlow's iterations
+    assert (m.scope, m.batches, m.iterations) == ("layerwise", 2, None)
+    assert not hasattr(build_method("static", cfg, 0.5, 0), "scope")
     assert set(experiment.PRUNE_AT_INIT) == {m for m, _ in CRITERIA.values()} - {"static"}
 
 

@@ -10,7 +10,8 @@ import sparsenb as snb
 from sparsenb import methods
 from sparsenb.models.convnext import ConvNeXtSmall, build_variant
 from sparsenb.layers.large_kernel import LargeKernelDW
-from sparsenb.methods.slak import SLaK, cosine_prune_rate, magnitude_drop
+from sparsenb.core.dropgrow import drop
+from sparsenb.methods.slak import SLaK, cosine_prune_rate
 from sparsenb.experiments.slak import (effective_receptive_field, erf_area_ratio, erf_centre, parameter_counts,
                                       slak_run)
 
@@ -125,8 +126,8 @@ def test_cosine_prune_rate():
 def test_magnitude_drop_takes_the_smallest_kept():
     w = torch.tensor([[0.1, -0.05, 3.0], [-2.0, 0.0, 0.5]])
     mask = torch.tensor([[True, True, True], [True, False, True]])
-    drop = magnitude_drop(w, mask, 2)  # kept |w|: .1 .05 3 2 .5 -> drop .05 and .1 (the pruned 0 is not kept)
-    assert drop.tolist() == [[True, True, False], [False, False, False]]
+    dropped = drop(w.abs(), mask, 2)  # kept |w|: .1 .05 3 2 .5 -> drop .05 and .1 (the pruned 0 is not kept)
+    assert dropped.tolist() == [[True, True, False], [False, False, False]]
 
 
 def _tiny_slak(seed=0, **kw):
@@ -139,7 +140,7 @@ def _tiny_slak(seed=0, **kw):
 
 @pytest.mark.parametrize("init", ["snip", "random"])
 def test_slak_init_is_exact_and_updates_keep_every_layer_nnz(init):
-    model, meth, x, y = _tiny_slak(mask_init=init, update_every=2, prune_rate=0.5)
+    model, meth, x, y = _tiny_slak(mask_init=init, update_every=2, drop_fraction=0.5)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
     masks = meth.init_masks(model, (x, y))
     masks.attach(opt)
@@ -159,7 +160,7 @@ def test_slak_init_is_exact_and_updates_keep_every_layer_nnz(init):
 
 
 def test_slak_update_drops_smallest_and_grows_zeros_at_absent_positions():
-    model, meth, x, y = _tiny_slak(mask_init="random", update_every=1, prune_rate=0.3)
+    model, meth, x, y = _tiny_slak(mask_init="random", update_every=1, drop_fraction=0.3)
     masks = meth.init_masks(model)
     meth.setup(total_steps=100, steps_per_epoch=100, epochs=1)
     mp = min(masks, key=lambda q: float(q.mask.float().mean()))  # the sparsest layer (ERK leaves small ones dense)
@@ -170,7 +171,7 @@ def test_slak_update_drops_smallest_and_grows_zeros_at_absent_positions():
     meth.after_step(1, masks)
     new_mask = mp.mask
     k = math.ceil(cosine_prune_rate(1, 100, 0.3) * int(old_mask.sum()))
-    survivors = old_mask & ~magnitude_drop(old_w, old_mask, k)  # all but the k smallest |w|
+    survivors = old_mask & ~drop(old_w.abs(), old_mask, k)  # all but the k smallest |w|
     grown = new_mask & ~survivors  # k random absent positions (a just-dropped one may come back)
     assert (new_mask & survivors).equal(survivors) and int(grown.sum()) == k
     assert torch.equal(mp.param[survivors], old_w[survivors])

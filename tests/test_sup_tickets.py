@@ -176,20 +176,47 @@ def _tiny_task(seed=0):
     return DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, generator=g)
 
 
-def test_train_cycle_keeps_the_mask_frozen_and_pruned_weights_zero():
+def _masked_net():
+    """A small seeded conv net with random masks attached to its SGD: ``(net, masks, opt)``."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(144, 2))
     masks = Masking(net)
     masks.set_random({"0.weight": 12, "4.weight": 100}, generator=torch.Generator().manual_seed(1))
     opt = torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
     masks.attach(opt)
+    return net, masks, opt
+
+
+def test_train_cycle_keeps_the_mask_frozen_and_pruned_weights_zero():
+    net, masks, opt = _masked_net()
     before = {mp.name: mp.mask.clone() for mp in masks}
-    rows = st.train_cycle(net, opt, _tiny_task(), 2, 0.001, 0.005, torch.device("cpu"))
+    rows = ste.train_cycle(net, opt, _tiny_task(), 2, 0.001, 0.005, torch.device("cpu"))
     assert len(rows) == 2 and all(math.isfinite(r["train_loss"]) for r in rows)
     assert rows[-1]["lr_last"] == pytest.approx(0.001) and rows[0]["lr_last"] == pytest.approx(0.005)
     for mp in masks:
         assert torch.equal(mp.mask, before[mp.name])
         assert bool((mp.param[~mp.mask] == 0).all())
+
+
+def test_train_cycle_on_the_trainer_equals_the_hand_written_cycle():
+    net, _, opt = _masked_net()
+    rows = ste.train_cycle(net, opt, _tiny_task(), 2, 0.001, 0.005, torch.device("cpu"))
+    ref, _, ref_opt = _masked_net()
+    loader = _tiny_task()
+    n, lrs = len(loader), []
+    for e in range(2):  # the cycle as it was written before it ran on the Trainer
+        for i, (x, y) in enumerate(loader):
+            lr = st.triangular_lr((e + (i + 1) / n) / 2, 0.001, 0.005)
+            for g in ref_opt.param_groups:
+                g["lr"] = lr
+            lrs.append(lr)
+            ref_opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(ref(x), y).backward()
+            ref_opt.step()
+    for a, b in zip(net.state_dict().values(), ref.state_dict().values()):
+        assert torch.equal(a, b)
+    assert opt.param_groups[0]["lr"] == lrs[-1]
+    assert [(r["lr_first"], r["lr_last"]) for r in rows] == [(lrs[0], lrs[n - 1]), (lrs[n], lrs[-1])]
 
 
 def test_superposed_model_has_exact_target_nnz_and_leaves_the_template_alone():

@@ -94,11 +94,29 @@ def test_leading_dims_and_float64_and_gradcheck():
     x2 = torch.randn(3, 7, dtype=torch.float64, requires_grad=True)
     v = layer.values.detach().clone().requires_grad_()
     assert torch.autograd.gradcheck(lambda a, w: _with_values(layer, a, w), (x2, v))
+    b = layer.bias.detach().clone().requires_grad_()  # the bias is fused into the sparse product
+    assert torch.autograd.gradcheck(lambda a, w, c: _with_values(layer, a, w, c), (x2, v, b))
 
 
-def _with_values(layer: TrulySparseLinear, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+def test_fused_bias_gives_the_same_bits_as_adding_it():
+    layer = TrulySparseLinear(64, 48, density=0.2, generator=torch.Generator().manual_seed(3))
+    x = torch.randn(16, 64, requires_grad=True)
+    y = layer(x)
+    x2 = x.detach().clone().requires_grad_()
+    ref = _with_values(layer, x2, layer.values, None) + layer.bias
+    assert torch.equal(y, ref)
+    g = torch.randn(16, 48)
+    y.backward(g)
+    gb = layer.bias.grad.clone()
+    layer.bias.grad = None
+    ref.backward(g)
+    assert torch.equal(gb, layer.bias.grad) and torch.equal(x.grad, x2.grad)
+
+
+def _with_values(layer: TrulySparseLinear, x: torch.Tensor, values: torch.Tensor,
+                 bias: torch.Tensor | None = None) -> torch.Tensor:
     from sparsenb.layers.truly_sparse import _SparseLinearFunction
-    return _SparseLinearFunction.apply(x.reshape(-1, layer.in_features), values, layer.crow, layer.cols_k,
+    return _SparseLinearFunction.apply(x.reshape(-1, layer.in_features), values, bias, layer.crow, layer.cols_k,
                                        layer.crow_t, layer.rows_t, layer.perm_t, layer.vals_t, layer.zeros,
                                        (layer.out_features, layer.in_features))
 

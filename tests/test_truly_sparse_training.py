@@ -167,7 +167,7 @@ def test_train_truly_sparse_resumes_bit_identically(tmp_path, monkeypatch, overr
     full = tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=tmp_path / "full.pt")
     ckpt = tmp_path / "run.pt"
     calls = {"n": 0}
-    real_eval = tst._evaluate
+    real_eval = tst.evaluate
 
     def crash_in_epoch_3(model, loader):
         calls["n"] += 1
@@ -175,11 +175,11 @@ def test_train_truly_sparse_resumes_bit_identically(tmp_path, monkeypatch, overr
             raise KeyboardInterrupt("simulated crash")
         return real_eval(model, loader)
 
-    monkeypatch.setattr(tst, "_evaluate", crash_in_epoch_3)
+    monkeypatch.setattr(tst, "evaluate", crash_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=ckpt)
     assert torch.load(ckpt, weights_only=False)["epoch"] == 2
-    monkeypatch.setattr(tst, "_evaluate", real_eval)
+    monkeypatch.setattr(tst, "evaluate", real_eval)
     torch.manual_seed(123)  # a resumed run must not depend on the state it starts in
     resumed = tst.train_truly_sparse(tiny_data(), cfg, seed=5, checkpoint=ckpt)
 
@@ -193,7 +193,7 @@ def test_train_truly_sparse_resumes_bit_identically(tmp_path, monkeypatch, overr
         assert torch.equal(final["model"][k], v), k
     for i, s in ref["optimizer"]["state"].items():
         assert torch.equal(final["optimizer"]["state"][i]["momentum_buffer"], s["momentum_buffer"])
-    assert torch.equal(final["evolution_generator"], ref["evolution_generator"])
+    assert torch.equal(final["method"]["evolution_generator"], ref["method"]["evolution_generator"])
 
 
 def test_train_truly_sparse_checkpoint_restores_the_model_exactly(tmp_path):
@@ -206,7 +206,7 @@ def test_train_truly_sparse_checkpoint_restores_the_model_exactly(tmp_path):
     model.load_state_dict(state["model"])
     for k, v in state["model"].items():
         assert torch.equal(model.state_dict()[k], v), k
-    assert state["evolution_generator"].dtype == torch.uint8 and len(state["pruned"]) == 2
+    assert state["method"]["evolution_generator"].dtype == torch.uint8 and len(state["method"]["pruned"]) == 2
 
 
 # ---- the notebook's claim rules (tst.claims)

@@ -6,8 +6,9 @@ Higher score = more important (kept or grown first). Combine a score with
 
 Two kinds of criteria:
 
-* **per-tensor** criteria (``CRITERIA``, :func:`score`): ``fn(weight, **kw) -> Tensor``
-  of the weight's shape (random, magnitude, gradient magnitude);
+* **per-tensor** criteria: ``fn(weight, **kw) -> Tensor`` of the weight's shape (random,
+  magnitude, gradient magnitude): the scores the dynamic sparse methods pass to
+  :func:`sparsenb.core.dropgrow.drop` and :func:`~sparsenb.core.dropgrow.grow`;
 * **model-level** criteria (``MODEL_CRITERIA``, :func:`model_scores`) that need a
   forward/backward pass through the whole network (SNIP, GraSP, SynFlow). Each
   returns ``{param_name: score tensor of the parameter's shape}`` for the
@@ -38,7 +39,7 @@ from torch.nn import functional as F
 from .masks import Masking, prunable_parameters
 
 __all__ = [
-    "random", "magnitude", "gradient_magnitude", "CRITERIA", "score",
+    "random", "magnitude", "gradient_magnitude",
     "magnitude_scores", "random_scores", "snip_scores", "grasp_scores", "synflow_scores",
     "MODEL_CRITERIA", "model_scores", "take_batches",
 ]
@@ -61,17 +62,6 @@ def gradient_magnitude(weight: torch.Tensor, grad: torch.Tensor | None = None, *
     if grad is None:
         raise ValueError("gradient_magnitude needs the dense gradient: call loss.backward() first")
     return grad.detach().abs()
-
-
-CRITERIA = {"random": random, "magnitude": magnitude, "gradient": gradient_magnitude}
-
-
-def score(name: str, weight: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Score ``weight`` with the criterion registered as ``name``."""
-    if name not in CRITERIA:
-        raise ValueError(f"unknown criterion {name!r}; choose one of {sorted(CRITERIA)}")
-    return CRITERIA[name](weight, **kwargs)
-
 
 
 # ------------------------------------------------------ model-level criteria

@@ -1,39 +1,110 @@
-"""Drop and grow primitives shared by the dynamic sparse-training methods and layers.
+"""Drop and grow: the two primitives every dynamic sparse-training method is made of.
 
-Mask semantics: a bool mask, True = kept. A *drop* returns the kept positions to remove; a *grow*
-returns absent positions to add. Methods call them with their own scores (magnitude, gradient,
-cosine similarity, random), so one primitive serves every method that uses the same rule.
+A method that changes its mask during training removes ``n`` kept connections and adds ``n``
+absent ones; what distinguishes SET, RigL, DSN, CTRE, EDST and SLaK is only the *score* each
+step ranks by and how ``n`` is rounded. Following jaxpruner's updaters (Lee et al. 2023,
+"JaxPruner: A concise library for sparsity research", ``google-research/jaxpruner``:
+``drop_fn`` / ``grow_fn`` with per-method scores), each method here calls
 
-* :func:`set_drop`: SET's drop (Mocanu et al. 2018, Nat. Commun. 9:2383): the fraction ``zeta``
-  of the kept weights closest to zero, taken separately among the positive and the negative ones.
-* :func:`random_grow`: the ``k`` absent positions with the highest scores; uniform random scores
-  give SET's random regrowth.
+* :func:`drop` ``(score, mask, n)``: the ``n`` **kept** positions (``mask`` True) with the
+  **smallest** score;
+* :func:`grow` ``(score, allowed, n)``: the ``n`` **allowed** positions with the **largest** score,
+
+with its own scores:
+
+============  =========================================  ==============================================
+method        drop score (smallest go)                   grow score (largest come), allowed positions
+============  =========================================  ==============================================
+SET           ``|w|``, separately per sign (:func:`set_drop`)  uniform random, absent after the drop
+RigL          ``|w|``                                    ``|dL/dw|`` (dense gradient), absent after the drop
+DSN           ``|w|`` in each group                      uniform random, absent in the group's window
+CTRE          ``|w|``                                    ``|cos|`` of neuron activations, absent after the drop
+EDST          ``|w|``                                    ``|dL/dw|`` or uniform random
+SLaK          ``|w|``                                    uniform random, absent after the drop
+============  =========================================  ==============================================
+
+The scores come from :mod:`sparsenb.core.criteria` (``magnitude``, ``gradient_magnitude``,
+``random``) or from the method itself (CTRE's similarity).
+
+Mask semantics: bool tensors, True = kept (``mask``) or may be grown (``allowed``). Scores are
+float tensors of the mask's shape. Positions that may not be chosen are set to a sentinel that
+can never win: ``+inf`` for a drop (smallest first), ``-inf`` for a grow (largest first), so any
+finite score, negative ones included, is ranked correctly. Ties among equal scores are broken by
+``torch.topk`` (deterministic on a given device, unspecified otherwise); asking for more
+positions than are kept / allowed raises ``ValueError`` rather than silently choosing a sentinel.
+
+The ``*_indices`` variants return flat indices (``(n,)`` int64) instead of a bool mask, for
+updates that touch only the changed positions (:meth:`sparsenb.Masking.update_indices`).
 """
 from __future__ import annotations
 
 import torch
 
-__all__ = ["set_drop", "random_grow"]
+from .topk import topk_indices
+
+__all__ = ["drop", "grow", "drop_indices", "grow_indices", "set_drop"]
 
 
-def set_drop(weight: torch.Tensor, mask: torch.Tensor, zeta: float) -> torch.Tensor:
-    """Bool mask of the active weights SET removes: the fraction ``zeta`` closest to zero,
-    taken separately from the positive (incl. zero) and the negative weights."""
-    w, active = weight.detach().reshape(-1), mask.reshape(-1)
-    drop = torch.zeros_like(active)
-    for sign_sel, largest in ((active & (w >= 0), False), (active & (w < 0), True)):
-        idx = sign_sel.nonzero().squeeze(1)
-        k = round(zeta * idx.numel())
-        if k > 0:
-            chosen = torch.topk(w[idx], k, largest=largest, sorted=False).indices
-            drop[idx[chosen]] = True
-    return drop.view_as(mask)
+def _check(n: int, available: torch.Tensor, what: str) -> None:
+    if n < 0:
+        raise ValueError(f"cannot {what} a negative number of positions ({n})")
+    if n > 0:
+        count = int(available.sum())
+        if n > count:
+            raise ValueError(f"cannot {what} {n} positions: only {count} are "
+                             f"{'kept' if what == 'drop' else 'allowed'}")
 
 
-def random_grow(mask: torch.Tensor, k: int, scores: torch.Tensor) -> torch.Tensor:
-    """Bool mask of ``k`` absent positions with the highest ``scores`` (random scores = uniform choice)."""
-    s = scores.masked_fill(mask, -1.0).reshape(-1)
-    grow = torch.zeros_like(s, dtype=torch.bool)
-    if k > 0:
-        grow[torch.topk(s, k, sorted=False).indices] = True
-    return grow.view_as(mask) & ~mask
+def drop_indices(score: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
+    """Flat indices ``(n,)`` of the ``n`` kept positions (``mask`` True) with the smallest ``score``.
+
+    Non-kept positions get the sentinel ``+inf``. Raises ``ValueError`` if ``n`` exceeds the kept count.
+    """
+    _check(n, mask, "drop")
+    s = score.detach().reshape(-1).masked_fill(~mask.reshape(-1), float("inf"))
+    return topk_indices(s, n, largest=False)  # the set torch.topk picks, faster on large layers
+
+
+def grow_indices(score: torch.Tensor, allowed: torch.Tensor, n: int) -> torch.Tensor:
+    """Flat indices ``(n,)`` of the ``n`` allowed positions (``allowed`` True) with the largest ``score``.
+
+    Positions not allowed get the sentinel ``-inf``. Raises ``ValueError`` if ``n`` exceeds the allowed count.
+    """
+    _check(n, allowed, "grow")
+    s = score.detach().reshape(-1).masked_fill(~allowed.reshape(-1), float("-inf"))
+    return topk_indices(s, n, largest=True)
+
+
+def _as_mask(indices: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    out = torch.zeros(like.numel(), dtype=torch.bool, device=like.device)
+    out[indices] = True
+    return out.view(like.shape)
+
+
+def drop(score: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
+    """Bool tensor (``mask``'s shape) of the ``n`` kept positions with the smallest ``score``: the ones to remove.
+
+    Example: ``drop(w.abs(), mask, k)`` is the magnitude drop of RigL, CTRE, EDST and SLaK.
+    """
+    return _as_mask(drop_indices(score, mask, n), mask)
+
+
+def grow(score: torch.Tensor, allowed: torch.Tensor, n: int) -> torch.Tensor:
+    """Bool tensor (``allowed``'s shape) of the ``n`` allowed positions with the largest ``score``: the ones to add.
+
+    Example: ``grow(grad.abs(), ~kept, k)`` is RigL's growth; uniform random scores give SET's.
+    """
+    return _as_mask(grow_indices(score, allowed, n), allowed)
+
+
+def set_drop(weight: torch.Tensor, mask: torch.Tensor, drop_fraction: float) -> torch.Tensor:
+    """SET's drop (Mocanu et al. 2018, Nat. Commun. 9:2383, Algorithm 1; the paper's ``zeta`` is
+    ``drop_fraction``): bool tensor of the kept weights closest to zero, taken separately by sign,
+    ``round(drop_fraction * n_pos)`` of the non-negative and ``round(drop_fraction * n_neg)`` of the
+    negative kept weights: :func:`drop` with score ``|w|`` on each sign. Shared by
+    :class:`sparsenb.methods.set.SET` and :func:`sparsenb.layers.truly_sparse.evolve_set`."""
+    w = weight.detach()
+    out = torch.zeros_like(mask)
+    for side in (mask & (w >= 0), mask & (w < 0)):
+        out |= drop(w.abs(), side, round(drop_fraction * int(side.sum())))
+    return out

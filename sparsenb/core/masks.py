@@ -29,7 +29,8 @@ Mask semantics (the contract every method and test relies on)
 * :meth:`Masking.update` changes a mask; weights that are newly grown get a
   value from the chosen policy (``"zero"`` or a fresh ``"init"``) and their
   optimizer moments (momentum buffer, Adam ``exp_avg``/``exp_avg_sq``, ...)
-  are reset to zero; moments of dropped weights are zeroed too.
+  are reset to their starting value (zero; Rprop's step size: the learning rate; Adagrad's
+  sum: its initial accumulator value); those of dropped weights too.
 * Biases and normalisation parameters are never masked unless named.
 
 How masks are applied (cost): besides the bool buffer (the saved state), the
@@ -98,16 +99,6 @@ def topk_mask(scores: torch.Tensor, k: int) -> torch.Tensor:
     if k > 0:
         mask[torch.topk(flat, k, sorted=False).indices] = True
     return mask.view_as(scores)
-
-
-def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool mask (``weight``'s shape) of the ``k`` kept weights (``mask`` True) with the smallest ``|w|``:
-    the drop step of magnitude-based prune-and-regrow (SET without its sign split, RigL, CTRE, SLaK)."""
-    score = weight.detach().abs().masked_fill(~mask, float("inf")).reshape(-1)
-    drop = torch.zeros_like(score, dtype=torch.bool)
-    if k > 0:
-        drop[torch.topk(score, k, largest=False, sorted=False).indices] = True
-    return drop.view_as(mask) & mask
 
 
 @dataclass
@@ -301,9 +292,9 @@ class Masking:
             flat_p[grown] = 0.0
         if self.optimizer is not None and p in self.optimizer.state:
             changed = torch.cat([grown, dropped])
-            for v in self.optimizer.state[p].values():
+            for key, v in self.optimizer.state[p].items():
                 if torch.is_tensor(v) and v.shape == p.shape:
-                    v.view(-1)[changed] = 0
+                    v.view(-1)[changed] = self._fresh_state(p, key)
         i = next((i for i, q in enumerate(params) if q is p), None)
         if i is not None:  # patch the float mask in place and mark the cache current again
             fm = fmasks[i].view(-1)
@@ -316,9 +307,20 @@ class Masking:
     def _reset_optimizer_state(self, p: torch.Tensor, where: torch.Tensor) -> None:
         if self.optimizer is None or p not in self.optimizer.state:
             return
-        for v in self.optimizer.state[p].values():
+        for key, v in self.optimizer.state[p].items():
             if torch.is_tensor(v) and v.shape == p.shape:
-                v.masked_fill_(where, 0)
+                v.masked_fill_(where, self._fresh_state(p, key))
+
+    def _fresh_state(self, p: torch.Tensor, key: str) -> float:
+        """The value a per-weight optimizer state ``key`` starts from: 0 (moments, momentum, ...),
+        except Rprop's ``step_size`` (the group's ``lr``: at 0 a regrown weight would never move
+        again) and Adagrad's ``sum`` (the group's ``initial_accumulator_value``)."""
+        group = next(g for g in self.optimizer.param_groups if any(q is p for q in g["params"]))
+        if isinstance(self.optimizer, torch.optim.Rprop) and key == "step_size":
+            return float(group["lr"])
+        if isinstance(self.optimizer, torch.optim.Adagrad) and key == "sum":
+            return float(group.get("initial_accumulator_value", 0.0))
+        return 0.0
 
     # ------------------------------------------------- apply / training hooks
     def _fused_masks(self) -> tuple[list[torch.Tensor], list[torch.Tensor]]:

@@ -1,5 +1,11 @@
 """Pruning before and after training: selection, pruning at initialisation, layer collapse.
 
+Structured masks (Liu & Wang 2023, "Ten Lessons We Have Learned in the New Sparseland",
+arXiv:2302.02596, compare them with unstructured ones): :func:`nm_mask` keeps exactly N of every
+M consecutive input weights (N:M, e.g. the 2:4 pattern of sparse tensor cores), :func:`channel_mask`
+keeps whole output units; :func:`compact_mlp` turns a channel-pruned MLP into a smaller dense one
+with the same outputs (so its speed can be measured).
+
 Selection turns scores (higher = kept, see :mod:`sparsenb.core.criteria`) into
 boolean masks (True = kept) with an **exact** number of kept weights:
 
@@ -30,7 +36,8 @@ from .criteria import model_scores
 from .distributions import layer_nnz
 from .masks import Masking, resolve_dense, topk_mask
 
-__all__ = ["global_topk", "layerwise_topk", "prune_at_init", "magnitude_prune", "layer_collapse"]
+__all__ = ["global_topk", "layerwise_topk", "prune_at_init", "magnitude_prune", "layer_collapse",
+           "nm_mask", "channel_mask", "compact_mlp"]
 
 
 def global_topk(scores: Mapping[str, torch.Tensor], k_total: int) -> dict[str, torch.Tensor]:
@@ -232,3 +239,117 @@ def layer_collapse(model: nn.Module,
         alive = (conn & alive_in[None, :]).any(dim=1)
         alive_units[name] = int(alive.sum())
     return {"empty_layers": empty, "connected": bool(alive is not None and alive.any()), "alive_units": alive_units}
+
+
+# ------------------------------------------------------------ structured masks
+def nm_mask(weight: torch.Tensor, n: int = 2, m: int = 4, scores: torch.Tensor | None = None) -> torch.Tensor:
+    """N:M mask: in every group of ``m`` consecutive weights along the input dimension, keep exactly
+    the ``n`` with the largest score (default ``|weight|``); density ``n / m``.
+
+    The input dimension is dim 1 (``in_features`` of a Linear ``(out, in)``, the input channels of a
+    Conv ``(out, in, *kernel)``); for a conv the groups run over input channels at each kernel
+    position (the layout of NVIDIA's 2:4 sparse tensor cores, Mishra et al. 2021, arXiv:2104.08378).
+    Ties are broken by ``torch.topk``: the count per group is exact whatever the values.
+
+    Args:
+        weight: ``(out, in, ...)``, ``in`` divisible by ``m``.
+        n, m: keep ``n`` of every ``m``, ``0 <= n <= m``.
+        scores: optional tensor of ``weight``'s shape ranking the weights (higher = kept).
+
+    Returns:
+        bool mask of ``weight``'s shape and device, True = kept.
+    """
+    if weight.dim() < 2:
+        raise ValueError(f"nm_mask needs a Linear/Conv weight (out, in, ...), got shape {tuple(weight.shape)}")
+    if not (isinstance(n, int) and isinstance(m, int) and 0 <= n <= m and m >= 1):
+        raise ValueError(f"need integers 0 <= n <= m, m >= 1; got n={n!r}, m={m!r}")
+    n_in = weight.shape[1]
+    if n_in % m:
+        raise ValueError(f"the input dimension ({n_in}) is not divisible by m={m}")
+    s = (weight.detach().abs() if scores is None else scores.detach()).to(torch.float64)
+    moved = s.movedim(1, -1)  # (out, *kernel, in): groups along the last dim
+    groups = moved.reshape(-1, n_in // m, m)
+    keep = torch.zeros_like(groups, dtype=torch.bool)
+    if n > 0:
+        keep.scatter_(-1, torch.topk(groups, n, dim=-1, sorted=False).indices, True)
+    return keep.reshape(moved.shape).movedim(-1, 1).contiguous()
+
+
+def channel_mask(weight: torch.Tensor, keep: int, scores: torch.Tensor | None = None) -> torch.Tensor:
+    """Mask keeping exactly ``keep`` whole output units (rows, dim 0) of ``weight``: those with the largest
+    score, by default the L1 norm of the row (Li et al. 2017, "Pruning Filters for Efficient ConvNets").
+
+    Args:
+        weight: ``(out, in, ...)``.
+        keep: number of output units kept, in ``[0, out]``.
+        scores: optional ``(out,)`` scores of the units (higher = kept).
+
+    Returns:
+        bool mask of ``weight``'s shape, every row all True or all False.
+    """
+    out = weight.shape[0]
+    if not 0 <= keep <= out:
+        raise ValueError(f"keep={keep} outside [0, {out}]")
+    s = weight.detach().abs().reshape(out, -1).sum(1) if scores is None else scores.detach().reshape(out)
+    rows = topk_mask(s.to(torch.float64), keep)
+    return rows.view(out, *([1] * (weight.dim() - 1))).expand_as(weight).clone()
+
+
+@torch.no_grad()
+def compact_mlp(model: nn.Sequential, masks: Mapping[str, torch.Tensor] | Masking) -> nn.Sequential:
+    """A smaller dense copy of a channel-pruned MLP that computes the same outputs.
+
+    ``model`` is an ``nn.Sequential`` of ``Linear`` layers with elementwise, parameter-free modules
+    between them (``Flatten``, ``ReLU``, ``Tanh``, ``Dropout`` in eval ...; e.g.
+    :class:`sparsenb.models.classic.MLP`). An output unit of a hidden Linear whose mask row is all
+    False is removed, with its bias and the matching input column of the next Linear. A removed unit
+    still outputs the constant ``act(b)`` (its bias through the activations in between), so that constant
+    is folded into the next layer's bias, ``b_next += W_next[:, removed] @ act(b_removed)``: the
+    compact net's outputs equal those of the masked net (the weights times their masks) for every input.
+    The last Linear keeps all its outputs; weights masked inside kept rows stay (zero) in the copy.
+
+    Args:
+        model: the masked MLP (left unchanged).
+        masks: ``{param name: bool mask}`` (e.g. ``"1.weight"``) or a :class:`Masking`; Linear layers
+            without a mask are kept whole.
+
+    Returns:
+        a new ``nn.Sequential`` with the same module types and smaller Linear layers.
+    """
+    import copy
+
+    if isinstance(masks, Masking):
+        masks = {n: mp.mask for n, mp in masks.params.items()}
+    mods = list(model.named_children())
+    linear_at = [i for i, (_, mod) in enumerate(mods) if isinstance(mod, nn.Linear)]
+    if not linear_at:
+        raise ValueError("compact_mlp needs an nn.Sequential with Linear layers")
+    new = [copy.deepcopy(mod) for _, mod in mods]
+    keep_in: torch.Tensor | None = None  # kept inputs of this Linear (= kept outputs of the previous one)
+    carry: torch.Tensor | None = None  # act(bias) of the previous Linear's removed units
+    for j, i in enumerate(linear_at):
+        name, lin = mods[i]
+        mask = masks.get(f"{name}.weight")
+        w = lin.weight * mask.to(lin.weight.dtype) if mask is not None else lin.weight.clone()
+        b = lin.bias.clone() if lin.bias is not None else None
+        if keep_in is not None:
+            if bool((~keep_in).any()):
+                extra = w[:, ~keep_in] @ carry
+                b = extra if b is None else b + extra
+            w = w[:, keep_in]
+        last = j == len(linear_at) - 1
+        if last or mask is None:
+            rows = torch.ones(w.shape[0], dtype=torch.bool, device=w.device)
+        else:
+            rows = mask.reshape(w.shape[0], -1).any(1).to(w.device)
+        if not last:  # the removed units' constant output, through the modules up to the next Linear
+            carry = b[~rows] if b is not None else torch.zeros(int((~rows).sum()), dtype=w.dtype, device=w.device)
+            for mod in new[i + 1: linear_at[j + 1]]:
+                carry = mod(carry.unsqueeze(0)).squeeze(0)
+        keep_in = rows
+        out = nn.Linear(w.shape[1], int(rows.sum()), bias=b is not None).to(w.device, w.dtype)
+        out.weight.copy_(w[rows])
+        if b is not None:
+            out.bias.copy_(b[rows])
+        new[i] = out
+    return nn.Sequential(*new)

@@ -10,6 +10,8 @@ only when needed:
 * :mod:`.timeseries`: the ``ucr:<Name>`` family (needs the ``timeseries`` extra, sktime).
 * :mod:`.graphs`: Planetoid citation graphs (Cora, Citeseer, Pubmed).
 """
-from .registry import DataError, TensorData, available, data_dir, fetch, load, register, register_family
+from .registry import (DataError, TensorData, available, data_dir, fetch, load, register, register_family,
+                       split_validation)
 
-__all__ = ["DataError", "TensorData", "available", "data_dir", "fetch", "load", "register", "register_family"]
+__all__ = ["DataError", "TensorData", "available", "data_dir", "fetch", "load", "register", "register_family",
+           "split_validation"]

@@ -58,6 +58,7 @@ __all__ = [
     "mirror_sha256",
     "register",
     "register_family",
+    "split_validation",
 ]
 
 DATA_DIR_ENV = "SPARSENB_DATA_DIR"
@@ -157,6 +158,41 @@ def _pick(n: int, k: int | None, g: torch.Generator, what: str) -> torch.Tensor 
     if not 0 <= k <= n:
         raise ValueError(f"{what}={k} is out of range: the split has {n} examples")
     return torch.randperm(n, generator=g)[:k]
+
+
+def split_validation(data: TensorData, size: int | float, seed: int = 0, stratify: bool = False
+                     ) -> tuple[TensorData, torch.Tensor, torch.Tensor]:
+    """Hold out part of the training split as validation: ``(train TensorData, X_val, y_val)``.
+
+    ``size``: a number of examples (int) or a fraction of the training split (float in (0, 1)).
+    ``stratify=False``: the first ``size`` indices of ``randperm(n, Generator().manual_seed(seed))``
+    are held out, the rest stay in that permuted order. ``stratify=True``: scikit-learn's
+    ``train_test_split(random_state=seed, stratify=y)`` with at least one example per class (e.g.
+    Yale's 15), both parts in index order. The test split is untouched; the same arguments always
+    hold out the same examples.
+    """
+    n = len(data.y_train)
+    if isinstance(size, float):
+        if not 0.0 < size < 1.0:
+            raise ValueError(f"fraction must be in (0, 1), got {size}")
+        n_val, what = round(size * n), f"{100 * size:g}% of train held out as validation"
+    else:
+        n_val, what = int(size), f"{size} training examples held out as validation"
+    if stratify:
+        from sklearn.model_selection import train_test_split
+        y = data.y_train.numpy()
+        n_val = max(n_val, len(np.unique(y)))  # at least one example per class
+        tr, va = train_test_split(np.arange(n), test_size=n_val, random_state=seed, stratify=y)
+        tr, va = torch.from_numpy(np.sort(tr)), torch.from_numpy(np.sort(va))
+    else:
+        if not 0 < n_val < n:
+            raise ValueError(f"n_val={n_val} must be in (0, {n})")
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+        va, tr = perm[:n_val], perm[n_val:]
+    train = TensorData(name=data.name, X_train=data.X_train[tr], y_train=data.y_train[tr],
+                       X_test=data.X_test, y_test=data.y_test, num_classes=data.num_classes,
+                       input_shape=data.input_shape, source=f"{data.source}; {what} (seed {seed})")
+    return train, data.X_train[va], data.y_train[va]
 
 
 # ---------------------------------------------------------------------------

@@ -10,8 +10,9 @@ e.g. where a pruning criterion disconnects the network).
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 from .. import methods
@@ -23,29 +24,18 @@ from ..core.masks import Masking
 from ..methods.imp import FixedMasks
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
 
-__all__ = ["train_run", "prune_run", "train_fixed_masks", "method_options", "summarize", "PRUNE_AT_INIT"]
+__all__ = ["train_run", "prune_run", "train_fixed_masks", "build_method", "summarize", "PRUNE_AT_INIT"]
 
 PRUNE_AT_INIT = ("snip", "grasp", "synflow", "magnitude_init")
-"""Methods that choose fixed masks at initialisation; config keys they read: ``SCOPE`` ("global"),
-``PRUNE_BATCHES`` (1), ``SYNFLOW_ITERATIONS`` (100), ``GRASP_TEMPERATURE`` (200)."""
+"""Methods that choose fixed masks at initialisation; the settings they read (their ``SETTINGS``):
+``SCOPE`` ("global"), ``PRUNE_BATCHES`` (1), ``SYNFLOW_ITERATIONS`` (100), ``GRASP_TEMPERATURE`` (200)."""
 
 
-def method_options(name: str, cfg: dict, sparsity: float, seed: int) -> dict[str, Any]:
-    """Options of method ``name`` taken from the config keys it understands."""
-    opts: dict[str, Any] = {"seed": seed}
-    if name != "dense":
-        opts.update(sparsity=sparsity, distribution=cfg.get("DISTRIBUTION", "erk"))
-    if name == "set":
-        opts.update(zeta=cfg.get("ZETA", 0.3))
-    if name == "rigl":
-        opts.update(delta_t=cfg.get("DELTA_T", 100), alpha=cfg.get("ALPHA", 0.3), t_end=cfg.get("T_END", 0.75))
-    if name in PRUNE_AT_INIT:
-        opts.update(scope=cfg.get("SCOPE", "global"), batches=cfg.get("PRUNE_BATCHES", 1))
-        if name == "synflow":
-            opts.update(iterations=cfg.get("SYNFLOW_ITERATIONS", 100))
-        if name == "grasp":
-            opts.update(temperature=cfg.get("GRASP_TEMPERATURE", 200.0))
-    return opts
+def build_method(name: str, cfg: dict, sparsity: float, seed: int, options: dict | None = None) -> methods.Method:
+    """Method ``name`` at ``sparsity`` with ``seed``, its other options from the notebook config ``cfg``
+    (:func:`sparsenb.methods.build`: the settings each method declares, e.g. ``DISTRIBUTION``, SET's
+    ``ZETA``, RigL's ``DELTA_T`` / ``ALPHA`` / ``T_END``, SNIP's ``SCOPE``), then ``options`` over them."""
+    return methods.build(name, {**cfg, "sparsity": sparsity, "seed": seed, **(options or {})})
 
 
 def _setup(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int, device: str,
@@ -55,7 +45,7 @@ def _setup(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int,
     set_seed(seed)
     model = models.build(cfg["MODEL"], data.input_shape, data.num_classes)
     dense_init_(model, cfg.get("INIT", "torch"))
-    meth = methods.get(method, **{**method_options(method, cfg, sparsity, seed), **(options or {})})
+    meth = build_method(method, cfg, sparsity, seed, options)
     dev = torch.device(device) if device != "auto" else None
     loaders = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev is not None and dev.type == "cuda")
     return model, meth, loaders
@@ -149,17 +139,52 @@ def train_fixed_masks(model: torch.nn.Module, masks: Masking, data: TensorData, 
     return trainer.fit(train_loader, test_loader)
 
 
-def summarize(results: list[dict], key: str = "test_acc") -> list[dict]:
-    """Mean and (sample) std of ``key`` over seeds, per (method, sparsity), in first-seen order.
+def summarize(rows: Iterable[Mapping], by: Sequence[str] = ("method", "sparsity"),
+              metrics: str | Sequence[str] | Mapping[str, Sequence[str]] = "test_acc",
+              stats: Sequence[str] = ("mean", "std"), backend: str = "torch") -> list[dict]:
+    """Group ``rows`` by their values of the keys ``by`` and reduce ``metrics`` over each group.
 
-    Returns rows ``{"method", "sparsity", "mean", "std", "n"}``.
+    The one summary of the notebooks (mean and spread over seeds, per arm). Groups come in
+    first-seen order. Each output row holds the ``by`` keys and their values, ``n`` (rows in the
+    group) and, per metric, the ``stats`` among ``"mean"``, ``"std"`` (sample standard deviation,
+    0 for one row), ``"max"``, ``"min"``. Column names: one metric given as a string gets the bare
+    stat names (``{"method", "sparsity", "n", "mean", "std"}`` by default); a sequence of metrics
+    gets ``<metric>_<stat>``; a mapping ``{metric: stats}`` chooses the stats per metric (same naming).
+
+    ``backend``: ``"torch"`` (float64 tensors) or ``"numpy"``. The two round sums differently from
+    five values on; every notebook keeps the one its committed record was computed with.
     """
-    groups: dict[tuple, list[float]] = {}
-    for r in results:
-        groups.setdefault((r["method"], r["sparsity"]), []).append(float(r[key]))
-    rows = []
-    for (method, sparsity), vals in groups.items():
-        t = torch.tensor(vals, dtype=torch.float64)
-        std = float(t.std()) if len(vals) > 1 else 0.0
-        rows.append({"method": method, "sparsity": sparsity, "mean": float(t.mean()), "std": std, "n": len(vals)})
-    return rows
+    if backend not in ("torch", "numpy"):
+        raise ValueError(f"backend must be 'torch' or 'numpy', got {backend!r}")
+    bare = isinstance(metrics, str)
+    plan = ({metrics: tuple(stats)} if bare else dict(metrics) if isinstance(metrics, Mapping)
+            else {m: tuple(stats) for m in metrics})
+    unknown = {s for ss in plan.values() for s in ss} - set(_STATS)
+    if unknown:
+        raise ValueError(f"unknown stats {sorted(unknown)}; choose from {sorted(_STATS)}")
+    groups: dict[tuple, list[Mapping]] = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in by), []).append(r)
+    out = []
+    for key, members in groups.items():
+        row: dict[str, Any] = {**dict(zip(by, key)), "n": len(members)}
+        for metric, wanted in plan.items():
+            values = [float(r[metric]) for r in members]
+            for stat in wanted:
+                row[stat if bare else f"{metric}_{stat}"] = _STATS[stat](values, backend)
+        out.append(row)
+    return out
+
+
+def _mean(values: list[float], backend: str) -> float:
+    return float(torch.tensor(values, dtype=torch.float64).mean()) if backend == "torch" else float(np.mean(values))
+
+
+def _std(values: list[float], backend: str) -> float:
+    if len(values) < 2:
+        return 0.0
+    return (float(torch.tensor(values, dtype=torch.float64).std()) if backend == "torch"
+            else float(np.asarray(values).std(ddof=1)))
+
+
+_STATS = {"mean": _mean, "std": _std, "max": lambda v, b: float(max(v)), "min": lambda v, b: float(min(v))}

@@ -33,11 +33,13 @@ from ..data.registry import TensorData
 from ..data.tabular import SCALINGS, SCIKIT_FEATURE, load_scikit_feature
 from ..core.init import DENSE_INITS, arm_label, dense_init_
 from ..core.masks import Masking
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
+from ..data.registry import split_validation  # re-exported for the notebook
+from ..train.trainer import Trainer, evaluate, make_optimizer, make_scheduler, set_seed
+from .common import summarize
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "INITS", "arm_rows", "load_dataset", "epochs_for", "init_weights_", "epsilon_sparsity", "split_validation",
-           "method_options", "ctre_run", "summarize_runs",
+           "build_method", "ARM_OPTIONS", "ctre_run", "summarize_runs",
            "claim_beats_baselines", "ctre_claim", "plot_accuracy", "plot_curves", "plot_similarity_growth"]
 
 Settings = settings_class("07_ctre")  # typed, frozen; from specs/07_ctre.json
@@ -93,62 +95,31 @@ def epsilon_sparsity(shapes: dict[str, Sequence[int]], epsilon: float) -> float:
     return 1.0 - kept / total
 
 
-def split_validation(data: TensorData, fraction: float = 0.1, seed: int = 42
-                     ) -> tuple[TensorData, torch.Tensor, torch.Tensor]:
-    """Hold out a stratified ``fraction`` of the training split as validation (at least one per class).
-
-    Returns ``(train TensorData (the rest; test split unchanged), X_val, y_val)``; the same
-    ``seed`` always gives the same rows (``train_test_split(random_state=seed, stratify=y)``).
-    """
-    from sklearn.model_selection import train_test_split
-
-    if not 0.0 < fraction < 1.0:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction}")
-    idx = np.arange(len(data.y_train))
-    y = data.y_train.numpy()
-    n_val = max(round(fraction * len(idx)), len(np.unique(y)))  # at least one example per class (Yale: 15)
-    tr, va = train_test_split(idx, test_size=n_val, random_state=seed, stratify=y)
-    tr, va = torch.from_numpy(np.sort(tr)), torch.from_numpy(np.sort(va))
-    train = TensorData(name=data.name, X_train=data.X_train[tr], y_train=data.y_train[tr],
-                       X_test=data.X_test, y_test=data.y_test, num_classes=data.num_classes,
-                       input_shape=data.input_shape,
-                       source=f"{data.source}; {100 * fraction:g}% of train held out as validation (seed {seed})")
-    return train, data.X_train[va], data.y_train[va]
+ARM_OPTIONS: dict[str, Any] = {
+    # what this notebook gives a method beyond its shared settings: (cfg, steps_per_epoch, (X_val, y_val)) -> options
+    "rigl": lambda cfg, steps, val: {"update_every": steps, "drop_fraction": cfg["ZETA"], "t_end": cfg["RIGL_T_END"]},
+    "ctre_seq": lambda cfg, steps, val: {"val_data": val},
+}
+"""RigL updates once per epoch (``update_every`` = steps per epoch) with initial drop fraction ``ZETA``
+and its cosine decay up to ``RIGL_T_END`` of training; CTRE_seq watches the held-out validation split."""
 
 
-def method_options(method: str, cfg: dict, sparsity: float, seed: int, steps_per_epoch: int,
-                   val: tuple[torch.Tensor, torch.Tensor]) -> dict[str, Any]:
-    """Options of ``method`` from the notebook config: every sparse method starts from the same ER mask.
-
-    SET and CTRE replace ``ZETA`` of each layer once per epoch; RigL updates once per epoch
-    (``delta_t`` = steps per epoch) with initial drop fraction ``ZETA`` and its cosine decay up to
-    ``RIGL_T_END`` of training.
-    """
-    if method == "dense":
-        return {"seed": seed}
-    opts: dict[str, Any] = {"seed": seed, "sparsity": sparsity, "distribution": "er"}
-    if method == "set":
-        opts.update(zeta=cfg["ZETA"])
-    elif method == "rigl":
-        opts.update(delta_t=steps_per_epoch, alpha=cfg["ZETA"], t_end=cfg["RIGL_T_END"])
-    elif method in ("ctre_sim", "ctre_seq"):
-        opts.update(zeta=cfg["ZETA"], grow=cfg["GROW_INIT"], sim_batch_size=cfg["SIM_BATCH_SIZE"])
-        if method == "ctre_seq":
-            opts.update(val_data=val, patience=cfg["PATIENCE"])
-    else:
+def build_method(method: str, cfg: dict, sparsity: float, seed: int, steps_per_epoch: int,
+                 val: tuple[torch.Tensor, torch.Tensor], init: str = "dense"):
+    """The method of one arm, built by :func:`sparsenb.methods.build` from the notebook config: every
+    sparse method starts from the same ER mask at ``sparsity`` with weight init ``init``; SET and CTRE
+    replace ``ZETA`` of each layer once per epoch (their ``SETTINGS`` read ``ZETA``, and CTRE's
+    ``GROW_INIT``, ``SIM_BATCH_SIZE``, ``PATIENCE``); :data:`ARM_OPTIONS` adds RigL's and CTRE_seq's."""
+    if method not in METHOD_LABELS:
         raise ValueError(f"unknown method {method!r} for the CTRE notebook; use one of {list(METHOD_LABELS)}")
-    return opts
+    extra = ARM_OPTIONS.get(method, lambda *_: {})(cfg, steps_per_epoch, val)
+    return methods.build(method, {**cfg, "seed": seed, "sparsity": sparsity, "distribution": "er", "init": init,
+                                  **extra})
 
 
-@torch.no_grad()
 def _accuracy(model: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device,
               batch: int = 1000) -> float:
-    was = model.training
-    model.eval()
-    correct = sum(int((model(X[i:i + batch].to(device)).argmax(1).cpu() == y[i:i + batch]).sum())
-                  for i in range(0, len(y), batch))
-    model.train(was)
-    return correct / len(y)
+    return evaluate(model, zip(X.split(batch), y.split(batch)), device)["acc"]
 
 
 def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = "auto",
@@ -172,7 +143,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     ``seconds``.
     """
     t0 = time.perf_counter()
-    train, X_val, y_val = split_validation(data, cfg["VAL_FRACTION"], seed=42)
+    train, X_val, y_val = split_validation(data, cfg["VAL_FRACTION"], seed=42, stratify=True)
     epochs = epochs_for(cfg, data.name)
     set_seed(seed)
     model = models.build("mlp", data.input_shape, data.num_classes, hidden=tuple(cfg["HIDDEN"]))
@@ -182,8 +153,7 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
     dev = torch.device(device) if device != "auto" else None
     train_loader, test_loader = train.loaders(cfg["BATCH_SIZE"], seed=seed,
                                               pin_memory=dev is not None and dev.type == "cuda")
-    opts = method_options(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val))
-    meth = methods.get(method, **opts, **({"init": init} if method != "dense" else {}))
+    meth = build_method(method, cfg, sparsity, seed, len(train_loader), (X_val, y_val), init)
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"],
                          nesterov=True)
     sched = make_scheduler(opt, cfg["SCHEDULE"], epochs)
@@ -220,16 +190,9 @@ def ctre_run(data: TensorData, cfg: dict, method: str, seed: int, device: str = 
 
 
 def summarize_runs(results: list[dict], key: str = "test_at_best_val") -> list[dict]:
-    """Mean and sample std of ``key`` over seeds per (dataset, method), in first-seen order."""
-    groups: dict[tuple[str, str], list[float]] = {}
-    for r in results:
-        groups.setdefault((r["dataset"], r["method"]), []).append(float(r[key]))
-    rows = []
-    for (dataset, method), vals in groups.items():
-        a = np.asarray(vals)
-        rows.append({"dataset": dataset, "method": method, "mean": float(a.mean()),
-                     "std": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "n": len(a)})
-    return rows
+    """Mean and sample std of ``key`` over seeds per (dataset, method), in first-seen order:
+    rows ``{"dataset", "method", "mean", "std", "n"}`` (:func:`sparsenb.experiments.common.summarize`, numpy)."""
+    return summarize(results, ("dataset", "method"), key, backend="numpy")
 
 
 def arm_rows(rows: list[dict], init: str) -> list[dict]:

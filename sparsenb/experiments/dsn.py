@@ -37,6 +37,7 @@ from .. import methods
 from ..data.registry import TensorData
 from ..models.dsn import DSNNet, build_dsn, windowed_convs
 from ..train.trainer import Trainer, pick_device, set_seed
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "PUBLISHED", "published_claim", "batch_size_for", "build_model", "dsn_run", "summarize_runs",
@@ -71,13 +72,16 @@ def build_model(data: TensorData, cfg: dict) -> DSNNet:
                      adaptive_size=cfg["ADAPTIVE_SIZE"])
 
 
-def _method(arm: str, cfg: dict, seed: int):
+def _method(arm: str, cfg: dict, seed: int, steps_per_epoch: int):
+    """The DSN method of ``arm`` (``None`` for dense): ``ALPHA``, ``T_END``, ``FLOOR`` read by
+    :func:`sparsenb.methods.build`; ``DENSITY`` is ``1 - sparsity`` and ``UPDATE_EVERY`` (epochs, as the
+    official code) becomes ``update_every`` in steps."""
     if arm == "dense":
         return None
     if arm not in ARMS:
         raise ValueError(f"unknown arm {arm!r}; choose one of {ARMS}")
-    return methods.get("dsn", sparsity=1.0 - cfg["DENSITY"], alpha=cfg["ALPHA"], update_every=cfg["UPDATE_EVERY"],
-                       t_end=cfg["T_END"], floor=cfg["FLOOR"], fix=arm == "static", seed=seed)
+    return methods.build("dsn", {**cfg, "sparsity": 1.0 - cfg["DENSITY"], "fix": arm == "static", "seed": seed,
+                                 "update_every": cfg["UPDATE_EVERY"] * steps_per_epoch})
 
 
 def _kernel_profiles(model: DSNNet) -> dict[str, Any]:
@@ -111,10 +115,10 @@ def dsn_run(data: TensorData, cfg: dict, arm: str, seed: int, device: str = "aut
     t0 = time.perf_counter()
     set_seed(seed)
     model = build_model(data, cfg)
-    method = _method(arm, cfg, seed)
     dev = pick_device(device)
     bs = batch_size_for(len(data.y_train), cfg["BATCH_SIZE"])
     train_loader, test_loader = data.loaders(bs, seed=seed, pin_memory=dev.type == "cuda")
+    method = _method(arm, cfg, seed, len(train_loader))
     opt = torch.optim.Adam(model.parameters(), lr=cfg["LR"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg["EPOCHS"], eta_min=cfg["LR_MIN"])
     best: dict[str, Any] = {"loss": math.inf, "epoch": 0, "state": None}
@@ -148,7 +152,7 @@ def dsn_run(data: TensorData, cfg: dict, arm: str, seed: int, device: str = "aut
         "nnz": kept if method else numel,
         "outside_region_nonzero": outside,
         "f_forward": f_forward, "f_dense": f_dense,
-        "train_macs": flops.training_macs("sparse" if method else "dense", len(data.y_train) * cfg["EPOCHS"],
+        "train_macs": flops.training_macs(method or methods.get("dense"), len(data.y_train) * cfg["EPOCHS"],
                                           f_forward, f_dense),
         "mask_updates": len({e["step"] for e in method.events}) if method else 0,
         "profiles": _kernel_profiles(model),
@@ -164,21 +168,20 @@ def summarize_runs(results: Sequence[dict]) -> list[dict]:
     "training_flops_ratio", "region_density", "density"}``; ratios divide by the dense arm's mean
     (``nan`` when the dataset has no dense run).
     """
+    means = summarize(results, ("dataset", "arm"), {"test_acc": ("mean", "std"), "f_forward": ("mean",),
+                                                    "train_macs": ("mean",), "density": ("mean",)}, backend="numpy")
+    dense = {m["dataset"]: m for m in means if m["arm"] == "dense"}
     rows = []
-    keys = list(dict.fromkeys((r["dataset"], r["arm"]) for r in results))
-    for ds, arm in keys:
-        rs = [r for r in results if r["dataset"] == ds and r["arm"] == arm]
-        dense = [r for r in results if r["dataset"] == ds and r["arm"] == "dense"]
-        acc = np.array([r["test_acc"] for r in rs], dtype=np.float64)
-        f_d = np.mean([r["f_forward"] for r in dense]) if dense else math.nan
-        t_d = np.mean([r["train_macs"] for r in dense]) if dense else math.nan
+    for m in means:
+        d = dense.get(m["dataset"])
+        region = [r["region_density"] for r in results if (r["dataset"], r["arm"]) == (m["dataset"], m["arm"])]
         rows.append({
-            "dataset": ds, "arm": arm, "n": len(rs),
-            "acc_mean": float(acc.mean()), "acc_std": float(acc.std(ddof=1)) if len(rs) > 1 else 0.0,
-            "inference_flops_ratio": float(np.mean([r["f_forward"] for r in rs]) / f_d),
-            "training_flops_ratio": float(np.mean([r["train_macs"] for r in rs]) / t_d),
-            "region_density": float(np.mean([r["region_density"] for r in rs])) if rs[0]["region_density"] is not None else None,
-            "density": float(np.mean([r["density"] for r in rs])),
+            "dataset": m["dataset"], "arm": m["arm"], "n": m["n"],
+            "acc_mean": m["test_acc_mean"], "acc_std": m["test_acc_std"],
+            "inference_flops_ratio": float(m["f_forward_mean"] / (d["f_forward_mean"] if d else math.nan)),
+            "training_flops_ratio": float(m["train_macs_mean"] / (d["train_macs_mean"] if d else math.nan)),
+            "region_density": float(np.mean(region)) if region[0] is not None else None,
+            "density": m["density_mean"],
         })
     return rows
 

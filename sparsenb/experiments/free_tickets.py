@@ -34,7 +34,6 @@ from .. import methods
 from ..models import classic as models
 from ..train.augment import RandomCropFlip
 from ..data.registry import TensorData
-from ..methods.edst import edst_lr_factor
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, set_seed
 from .spec import settings_class
 
@@ -60,6 +59,15 @@ OURS = {  # the README gallery's number of each claim id in the spec, from resul
 }
 
 KINDS = ("dense", "dst", "edst")
+ARMS: dict[str, tuple[str, dict[str, str], dict[str, Any]]] = {
+    # kind -> (registered method, extra setting names for methods.build, fixed options)
+    "dense": ("dense", {}, {}),
+    "dst": ("rigl", {"DROP_FRACTION": "drop_fraction"}, {"t_end": 1.0, "grow": "zero"}),
+    "edst": ("edst", {}, {}),
+}
+"""How each kind of run is built: DST is RigL with the notebook's ``DROP_FRACTION``, no freezing
+(``t_end = 1``) and zero-initialised growth; EDST reads ``M``, ``EXPLORE_EPOCHS``, ``REFINE_EPOCHS``,
+``DELTA_T``, ``DROP_FRACTION``, ``LARGE_DROP``, ``GROWTH`` itself (its ``SETTINGS``)."""
 
 
 # ------------------------------------------------------------------ encoding
@@ -99,19 +107,14 @@ def member_seeds(kind: str, seed: int, m: int) -> list[int]:
     """Seeds of the training runs of ensemble ``seed``: ``M`` runs for dense / DST, one for EDST."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-    return [seed] if kind == "edst" else [seed * m + j for j in range(m)]
+    if methods.METHODS[ARMS[kind][0]].yields_ensemble:
+        return [seed]  # one run yields the whole ensemble
+    return [seed * m + j for j in range(m)]
 
 
-def _method(kind: str, common: dict, setting: dict, seed: int):
-    if kind == "dense":
-        return None
-    opts = dict(sparsity=common["SPARSITY"], distribution=common["DISTRIBUTION"], seed=seed,
-                delta_t=setting["DELTA_T"])
-    if kind == "dst":
-        return methods.get("rigl", alpha=common["DROP_FRACTION"], t_end=1.0, grow="zero", **opts)
-    return methods.get("edst", tickets=common["M"], explore_epochs=setting["EXPLORE_EPOCHS"],
-                       refine_epochs=setting["REFINE_EPOCHS"], drop_fraction=common["DROP_FRACTION"],
-                       large_drop=common["LARGE_DROP"], growth=common["GROWTH"], **opts)
+def _method(kind: str, common: dict, setting: dict, seed: int) -> methods.Method:
+    name, names, options = ARMS[kind]
+    return methods.build(name, {**common, **setting, "seed": seed, **options}, names)
 
 
 def train_member(data: TensorData, setting: dict, common: dict, kind: str, seed: int, device: str = "auto",
@@ -124,7 +127,8 @@ def train_member(data: TensorData, setting: dict, common: dict, kind: str, seed:
     ``GROWTH``, ``MOMENTUM``, ``WEIGHT_DECAY``.
 
     Dense and DST runs use SGD with the step schedule (x0.1 at 50 % and 75 % of training, as the
-    official ``main_DST.py``); EDST uses :func:`~sparsenb.methods.edst.edst_lr_factor`.
+    official ``main_DST.py``); a method with its own schedule (EDST: ``lr_schedule``, i.e.
+    :func:`~sparsenb.methods.edst.edst_lr_factor`) and length (``training_epochs``) uses those.
 
     Returns ``{"kind", "seed", "train_loss" (per epoch), "members": [{"probs", "masks",
     "forward_macs"}] (one for dense/DST, M tickets for EDST; probabilities (N_test, C) and packed
@@ -135,12 +139,12 @@ def train_member(data: TensorData, setting: dict, common: dict, kind: str, seed:
     set_seed(seed)
     model = models.build(setting["MODEL"], data.input_shape, data.num_classes, **setting.get("MODEL_KW", {}))
     method = _method(kind, common, setting, seed)
-    epochs = method.total_epochs if kind == "edst" else setting["EPOCHS"]
+    epochs = method.training_epochs(setting["EPOCHS"])
     opt = make_optimizer(model, "sgd", lr=setting["LR"], momentum=common["MOMENTUM"],
                          weight_decay=common["WEIGHT_DECAY"])
-    if kind == "edst":
-        sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, lambda e: edst_lr_factor(e, setting["EXPLORE_EPOCHS"], setting["REFINE_EPOCHS"]))
+    lr_factor = method.lr_schedule()
+    if lr_factor is not None:
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     else:
         sched = make_scheduler(opt, "step", epochs)
     trainer = Trainer(model, method, opt, epochs=epochs, scheduler=sched, device=device, progress=progress,
@@ -151,7 +155,7 @@ def train_member(data: TensorData, setting: dict, common: dict, kind: str, seed:
     history = trainer.fit(train_loader)
     example = data.X_train[:2].to(trainer.device)
     f_dense = flops.forward_macs(model, example, masked=False)
-    states = method.tickets_state if kind == "edst" else [None]
+    states = method.snapshots()
     members = []
     for state in states:
         if state is not None:
@@ -160,17 +164,12 @@ def train_member(data: TensorData, setting: dict, common: dict, kind: str, seed:
         masks = {mp.name: mp.mask for mp in trainer.masks} if trainer.masks is not None else {}
         members.append({"probs": encode_tensor(probs), "masks": pack_masks(masks),
                         "forward_macs": flops.forward_macs(model, example, masked=True)})
-    if kind == "dst":
-        dense_grad = len({e["step"] for e in method.events})
-    elif kind == "edst":
-        dense_grad = method.dense_gradient_steps()
-    else:
-        dense_grad = 0
+    dense_grad = method.dense_gradient_steps()
     return {"kind": kind, "seed": seed, "train_loss": [h["train_loss"] for h in history], "members": members,
             "f_dense": f_dense, "steps": trainer.step, "batch_size": setting["BATCH_SIZE"],
             "dense_grad_steps": dense_grad, "itop": tracker.rate() if tracker is not None else 1.0,
             "density": trainer.masks.density() if trainer.masks is not None else 1.0,
-            "reexplorations": len({e["step"] for e in (method.events if method else []) if e.get("kind") == "reexplore"}),
+            "reexplorations": len({e["step"] for e in method.events if e.get("kind") == "reexplore"}),
             "epochs": epochs, "seconds": time.perf_counter() - t0}
 
 
@@ -266,9 +265,9 @@ def training_costs(runs: dict[str, list[list[dict]]], delta_t: int) -> dict[str,
     examples = dense["steps"] * dense["batch_size"]
     base = _train_cost(dense)
     out = {"dense": 1.0,
-           "static sparse": flops.training_macs("static", examples, f_s) / base,
-           "SET": flops.training_macs("set", examples, f_s) / base,
-           "RigL": flops.training_macs("rigl", examples, f_s, f_d, delta_t) / base,
+           "static sparse": flops.training_macs(methods.get("static"), examples, f_s) / base,
+           "SET": flops.training_macs(methods.get("set"), examples, f_s) / base,
+           "RigL": flops.training_macs(methods.get("rigl", update_every=delta_t), examples, f_s, f_d) / base,
            "dense ensemble": float(np.mean([sum(_train_cost(r) for r in e) for e in runs["dense"]])) / base,
            "DST (one run)": float(np.mean([_train_cost(r) for e in runs["dst"] for r in e])) / base,
            "DST ensemble": float(np.mean([sum(_train_cost(r) for r in e) for e in runs["dst"]])) / base,

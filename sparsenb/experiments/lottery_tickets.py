@@ -34,6 +34,7 @@ from ..data.registry import TensorData
 from ..core.masks import Masking
 from ..methods.imp import FixedMasks, iterative_magnitude_pruning
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "run_imp", "imp_summary", "matches_dense", "plot_imp", "ARMS"]
@@ -46,6 +47,29 @@ OURS = {  # the README gallery's number of each claim id in the spec, from resul
 
 ARMS = ("ticket", "reinit", "random_mask")
 """The three lines of the paper's figure: winning ticket, random reinitialisation, random mask."""
+
+
+class FirstBatches:
+    """The first ``steps`` batches of consecutive passes over ``loader`` (each pass reshuffles), as one epoch.
+
+    Iterating starts no pass before its first batch is asked for and stops right after batch
+    ``steps``, so the loader's generator advances exactly as in a ``while``/``for``/``break`` loop.
+    """
+
+    def __init__(self, loader: Any, steps: int):
+        self.loader, self.steps = loader, steps
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        done = 0
+        while done < self.steps:
+            for batch in self.loader:
+                yield batch
+                done += 1
+                if done >= self.steps:
+                    return
 
 
 def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "auto", progress: bool = False,
@@ -74,18 +98,10 @@ def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "
         train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev.type == "cuda")
         opt = make_optimizer(model, cfg.get("OPTIMIZER", "adam"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
                              weight_decay=cfg.get("WEIGHT_DECAY", 0.0))
-        if steps is not None:  # dense pre-training to the rewind point theta_k
-            model.to(dev).train()
+        if steps is not None:  # dense pre-training to the rewind point theta_k: the first `steps` batches
             masks.attach(opt)
-            done = 0
-            while done < steps:
-                for x, y in train_loader:
-                    opt.zero_grad(set_to_none=True)
-                    torch.nn.functional.cross_entropy(model(x.to(dev)), y.to(dev)).backward()
-                    opt.step()
-                    done += 1
-                    if done >= steps:
-                        break
+            Trainer(model, None, opt, epochs=1, device=dev, amp=False, progress=False,
+                    batch_bar=False).fit(FirstBatches(train_loader, steps))
             return {"steps": steps}
         sched = make_scheduler(opt, cfg.get("SCHEDULE", "constant"), cfg["EPOCHS"])
         trainer = Trainer(model, FixedMasks(masks, seed=seed), opt, epochs=cfg["EPOCHS"], scheduler=sched,
@@ -106,22 +122,15 @@ def run_imp(data: TensorData, cfg: Mapping[str, Any], seed: int, device: str = "
 
 
 def imp_summary(runs: Sequence[Sequence[Mapping]], key: str = "test_acc") -> list[dict[str, Any]]:
-    """Mean and sample std over seeds of ``key`` per (arm, round).
+    """Mean and sample std over seeds of ``key`` per (arm, round) (:func:`sparsenb.experiments.common.summarize`).
 
     ``runs``: one :func:`run_imp` result per seed (same rounds). Returns rows
     ``{"arm", "round", "pct_remaining", "mean", "std", "n"}``; round 0 (the
     dense network) appears once, as ``"ticket"``.
     """
-    out = []
-    for arm in ARMS:
-        for r in range(len(runs[0])):
-            vals = [float(run[r][arm][key]) for run in runs if arm in run[r]]
-            if not vals:
-                continue
-            t = torch.tensor(vals, dtype=torch.float64)
-            out.append({"arm": arm, "round": r, "pct_remaining": float(runs[0][r]["pct_remaining"]),
-                        "mean": float(t.mean()), "std": float(t.std()) if len(vals) > 1 else 0.0, "n": len(vals)})
-    return out
+    long = [{"arm": arm, "round": r, "pct_remaining": float(runs[0][r]["pct_remaining"]), key: run[r][arm][key]}
+            for arm in ARMS for r in range(len(runs[0])) for run in runs if arm in run[r]]
+    return summarize(long, ("arm", "round", "pct_remaining"), key)
 
 
 def matches_dense(mean: float, dense_mean: float, dense_std: float, tolerance: float = 0.002) -> bool:

@@ -26,7 +26,8 @@ pruning fraction), so a neuron sees the signal only if it keeps coordinate 1
 (probability 1 - p) and sees noise of squared norm ~ (1 - p) sigma_p^2 d.
 
 Training: ``w_{j,r}^(0) ~ N(0, sigma_0^2 I)``, full-batch gradient descent with
-step size ``eta`` on the logistic loss::
+step size ``eta`` (the :class:`~sparsenb.train.trainer.Trainer`: one epoch of ``steps`` full-batch
+steps, ``on_step`` logging at log-spaced steps) on the logistic loss::
 
     L_S(W) = (1/n) sum_i log(1 + exp(-y_i f(W, x_i)))
 
@@ -61,8 +62,8 @@ from ..core.masks import Masking
 from ..models.classic import MLP
 from ..models.patchnet import PatchData, PatchNet, make_patch_data, neuron_masks, signal_noise
 from ..core import seeding
-from ..train.trainer import set_seed
-from .common import train_fixed_masks
+from ..train.trainer import Trainer, set_seed
+from .common import summarize, train_fixed_masks
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "log_steps", "train_gd",
@@ -116,21 +117,24 @@ def train_gd(p: float, seed: int, d: int, n: int, m: int, mu_norm: float, sigma_
     history: list[dict] = []
     log_at = log_steps(steps, log_points)
 
-    def log(step: int, loss: float) -> None:
-        history.append({"step": step, "train_loss": loss, "train_err": _error(net, train),
-                        "test_err": _error(net, test), **signal_noise(net, train)})
-
-    for step in range(steps + 1):
-        opt.zero_grad(set_to_none=True)
+    def loss_at(step: int) -> torch.Tensor:
+        """The logistic loss L_S(W) on the training set; raises once it is not finite."""
         loss = F.softplus(-train.y * net(train.X)).mean()
         if not math.isfinite(float(loss.detach())):
             raise FloatingPointError(f"loss became {float(loss.detach())} at step {step} (p={p}, eta={eta}): lower eta")
-        if step in log_at:
-            log(step, float(loss.detach()))
-        if step == steps:
-            break
-        loss.backward()
-        opt.step()
+        return loss
+
+    @torch.no_grad()
+    def log(step: int) -> None:  # the weights W^(step): step updates done
+        history.append({"step": step, "train_loss": float(loss_at(step)), "train_err": _error(net, train),
+                        "test_err": _error(net, test), **signal_noise(net, train)})
+
+    log(0)
+    if steps > 0:  # one epoch of `steps` full-batch steps; on_step logs W^(step+1) at the chosen steps
+        trainer = Trainer(net, None, opt, epochs=1, device="cpu", amp=False, progress=False, batch_bar=False,
+                          batch_fn=lambda tr, _: (loss_at(tr.step), None, 1),
+                          on_step=lambda tr, step: log(step + 1) if step + 1 in log_at else None)
+        trainer.fit([None] * steps)
     last = history[-1]
     return {"p": p, "seed": seed, **{k: v for k, v in last.items() if k != "step"},
             "density": masks.density(), "signal_neurons": int(masks["weight"][..., 0].sum()),
@@ -164,17 +168,9 @@ def mlp_prune_run(data: TensorData, p: float, seed: int, hidden: int, epochs: in
 
 def summarize_sweep(rows: Sequence[Mapping], keys: Sequence[str]) -> list[dict]:
     """Per pruning fraction (ascending): ``{"p", "n", "<key>_mean", "<key>_std", "<key>_max"}`` over seeds
-    (sample std; 0 for one seed)."""
-    out = []
-    for p in sorted({float(r["p"]) for r in rows}):
-        group = [r for r in rows if float(r["p"]) == p]
-        row: dict[str, Any] = {"p": p, "n": len(group)}
-        for key in keys:
-            v = torch.tensor([float(r[key]) for r in group], dtype=torch.float64)
-            row.update({f"{key}_mean": float(v.mean()), f"{key}_std": float(v.std()) if len(v) > 1 else 0.0,
-                        f"{key}_max": float(v.max())})
-        out.append(row)
-    return out
+    (sample std; 0 for one seed): :func:`sparsenb.experiments.common.summarize` by ``p``."""
+    ordered = sorted(({**r, "p": float(r["p"])} for r in rows), key=lambda r: r["p"])
+    return summarize(ordered, ("p",), {key: ("mean", "std", "max") for key in keys})
 
 
 # ---------------------------------------------------------------------------------------- figures

@@ -28,7 +28,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ..data.registry import TensorData
+from ..data.registry import TensorData, split_validation  # noqa: F401  (re-exported for the notebook)
 from ..core.masks import Masking
 from ..methods.random_search import masked_eval, node_masks, random_search
 from ..models.classic import MLP
@@ -49,23 +49,6 @@ OURS = {  # the README gallery's number of each claim id in the spec, from resul
 
 
 
-
-
-def split_validation(data: TensorData, n_val: int, seed: int = 0) -> tuple[TensorData, torch.Tensor, torch.Tensor]:
-    """Hold out ``n_val`` random training examples for the search: ``(train_data, X_val, y_val)``.
-
-    The test split is untouched; the same ``seed`` always holds out the same examples.
-    """
-    n = len(data.y_train)
-    if not 0 < n_val < n:
-        raise ValueError(f"n_val={n_val} must be in (0, {n})")
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    val, tr = perm[:n_val], perm[n_val:]
-    train = TensorData(name=data.name, X_train=data.X_train[tr], y_train=data.y_train[tr],
-                       X_test=data.X_test, y_test=data.y_test, num_classes=data.num_classes,
-                       input_shape=data.input_shape,
-                       source=f"{data.source}; {n_val} training examples held out for the search (seed {seed})")
-    return train, data.X_train[val], data.y_train[val]
 
 
 def search_run(train: TensorData, X_val: torch.Tensor, y_val: torch.Tensor, arm: str, sparsity: float,

@@ -185,8 +185,7 @@ def slak_run(data: TensorData, cfg: dict, variant: str, seed: int, device: str =
     erf_init = _erf_summary(model, erf_x)["ratios"]
     method = None
     if variant == "slak":
-        method = methods.get("slak", sparsity=cfg["SPARSITY"], mask_init=cfg["SLAK_INIT"],
-                             update_every=cfg["UPDATE_EVERY"], prune_rate=cfg["PRUNE_RATE"], seed=seed)
+        method = methods.build("slak", {**cfg, "seed": seed})  # SPARSITY, SLAK_INIT, UPDATE_EVERY, PRUNE_RATE
     pin = torch.cuda.is_available() and device in ("auto", "cuda")
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=pin)
     opt = make_optimizer(model, "adamw", lr=cfg["LR"], weight_decay=cfg["WEIGHT_DECAY"])

@@ -14,12 +14,12 @@ Config keys read (see ``sparsenb.nb.catalog``): ``MODEL``, ``WIDTH``, ``BLOCKS``
 ``DISTRIBUTION``, ``EPOCHS``, ``CYCLE_EPOCHS``, ``CYCLE_RATE``, ``BATCH_SIZE``, ``LR``,
 ``MOMENTUM``, ``WEIGHT_DECAY``, ``SCHEDULE``, ``AUGMENT``, ``LR_MIN``, ``LR_MAX``,
 ``REEXPLORE``, ``PRUNE_SCOPE``, ``CARRY``, ``BN_UPDATE`` and the DST options of
-:func:`sparsenb.experiments.common.method_options` (``ZETA``, ``DELTA_T``, ``ALPHA``, ``T_END``).
+:func:`sparsenb.experiments.common.build_method` (``ZETA``, ``DELTA_T``, ``ALPHA``, ``T_END``).
 """
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import matplotlib.pyplot as plt
 import torch
@@ -27,19 +27,20 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 
-from .. import methods
 from ..models import classic as models
 from ..core import seeding
 from ..train.augment import RandomCropFlip
 from ..data.registry import TensorData
-from .common import method_options
+from .common import build_method
+from .common import summarize as common_summarize
 from ..core.masks import Masking
 from ..train.metrics import mask_distance
 from ..methods import sup_tickets as st
-from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from ..train.trainer import FunctionLR, Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from ..train.trainer import evaluate as _evaluate
 from .spec import acc_text, settings_class
 
-__all__ = ["Settings", "OURS", "GROWTH", "build_trainer", "evaluate", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
+__all__ = ["Settings", "OURS", "GROWTH", "build_trainer", "evaluate", "train_cycle", "base_run", "sup_tickets_run", "summarize", "paired_gaps",
            "plot_cycles", "plot_summary", "plot_schedule"]
 
 Settings = settings_class("09_sup_tickets")  # typed, frozen; from specs/09_sup_tickets.json
@@ -60,7 +61,7 @@ def build_trainer(data: TensorData, cfg: dict, method: str, sparsity: float, see
     set_seed(seed)
     dev = pick_device(device)
     model = models.build(cfg["MODEL"], data.input_shape, data.num_classes, width=cfg["WIDTH"], blocks=cfg["BLOCKS"])
-    meth = methods.get(method, **method_options(method, cfg, sparsity, seed))
+    meth = build_method(method, cfg, sparsity, seed)
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed, pin_memory=dev.type == "cuda",
                                              test_batch_size=500)
     opt = make_optimizer(model, "sgd", lr=cfg["LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"])
@@ -71,16 +72,35 @@ def build_trainer(data: TensorData, cfg: dict, method: str, sparsity: float, see
     return trainer, train_loader, test_loader
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loader: Iterable, device: torch.device) -> float:
-    """Test accuracy of ``model`` (eval mode) over ``loader``."""
-    model.eval()
-    correct = seen = 0
-    for x, y in loader:
-        out = model(x.to(device, non_blocking=True))
-        correct += int((out.argmax(1).cpu() == y).sum())
-        seen += len(y)
-    return correct / max(seen, 1)
+    """Test accuracy of ``model`` (eval mode) over ``loader`` (:func:`sparsenb.train.trainer.evaluate`)."""
+    return _evaluate(model, loader, device)["acc"]
+
+
+def train_cycle(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable, cycle_epochs: int,
+                lr_min: float, lr_max: float, device: torch.device, augment: Callable | None = None,
+                amp: bool = False, loss_fn: Callable | None = None) -> list[dict]:
+    """Train one cycle of ``cycle_epochs`` epochs with the mask frozen and a per-step triangular LR.
+
+    The :class:`~sparsenb.train.trainer.Trainer` with no method and a per-step
+    :class:`~sparsenb.train.trainer.FunctionLR`: step ``i`` of epoch ``e`` (``n`` steps per epoch) runs at
+    ``triangular_lr((e + (i + 1) / n) / cycle_epochs, lr_min, lr_max)``. The masks must already be
+    attached to ``optimizer`` (pruned weights stay exactly zero); nothing here changes them.
+    Returns one row per epoch: ``epoch``, ``train_loss``, ``train_acc``, ``lr_first``, ``lr_last``
+    (the LR of the epoch's first and last step).
+    """
+    n = len(loader)
+    total = n * cycle_epochs
+
+    def lr_at(k: int) -> float:  # FunctionLR asks once more after the last step: that LR stays set
+        e, i = divmod(min(k, total - 1), n)
+        return st.triangular_lr((e + (i + 1) / n) / cycle_epochs, lr_min, lr_max)
+
+    trainer = Trainer(model, None, optimizer, epochs=cycle_epochs, scheduler=FunctionLR(optimizer, lr_at),
+                      scheduler_step="step", device=device, amp=amp, loss_fn=loss_fn, progress=False,
+                      augment=augment, batch_bar=False)
+    return [{"epoch": h["epoch"], "train_loss": h["train_loss"], "train_acc": h["train_acc"],
+             "lr_first": lr_at(e * n), "lr_last": lr_at(e * n + n - 1)} for e, h in enumerate(trainer.fit(loader))]
 
 
 def base_run(data: TensorData, cfg: dict, method: str, sparsity: float, seed: int, device: str = "auto",
@@ -133,7 +153,7 @@ def sup_tickets_run(data: TensorData, cfg: dict, method: str, sparsity: float, s
         grads = (st.dense_gradients(model, _fixed_batch(data, cfg["BATCH_SIZE"], seed + k, dev))
                  if GROWTH[method] == "gradient" else None)
         regrown = st.reexplore_(masks, cfg["REEXPLORE"], GROWTH[method], generator=gen, grads=grads)
-        rows = st.train_cycle(model, trainer.optimizer, train_loader, cfg["CYCLE_EPOCHS"], cfg["LR_MIN"],
+        rows = train_cycle(model, trainer.optimizer, train_loader, cfg["CYCLE_EPOCHS"], cfg["LR_MIN"],
                               cfg["LR_MAX"], dev, augment=trainer.augment, amp=trainer.amp)
         ticket_masks = {mp.name: mp.mask.clone() for mp in masks}
         st.superpose_(avg, st.float_state(model), k)
@@ -164,17 +184,14 @@ def sup_tickets_run(data: TensorData, cfg: dict, method: str, sparsity: float, s
 
 
 def summarize(base: list[dict], sup: list[dict]) -> list[dict]:
-    """Mean and sample std over seeds of the base model, the last cheap ticket and the superposed ticket, per method."""
-    rows = []
-    for method in dict.fromkeys(r["method"] for r in base + sup):
-        for label, vals in (("base DST", [r["test_acc"] for r in base if r["method"] == method]),
-                            ("DST pre-trained (ticket 0)", [r["pretrain_acc"] for r in sup if r["method"] == method]),
-                            ("last cheap ticket", [r["last_ticket_acc"] for r in sup if r["method"] == method]),
-                            ("superposed ticket", [r["sup_acc"] for r in sup if r["method"] == method])):
-            t = torch.tensor(vals, dtype=torch.float64)
-            rows.append({"method": method, "model": label, "mean": float(t.mean()),
-                         "std": float(t.std()) if len(vals) > 1 else 0.0, "n": len(vals)})
-    return rows
+    """Mean and sample std over seeds of the base model, the last cheap ticket and the superposed ticket, per method:
+    rows ``{"method", "model", "mean", "std", "n"}`` (:func:`sparsenb.experiments.common.summarize`)."""
+    long = [{"method": method, "model": label, "acc": v}
+            for method in dict.fromkeys(r["method"] for r in base + sup)
+            for label, runs, key in (("base DST", base, "test_acc"), ("DST pre-trained (ticket 0)", sup, "pretrain_acc"),
+                                     ("last cheap ticket", sup, "last_ticket_acc"), ("superposed ticket", sup, "sup_acc"))
+            for v in (r[key] for r in runs if r["method"] == method)]
+    return common_summarize(long, ("method", "model"), "acc")
 
 
 def paired_gaps(base: list[dict], sup: list[dict], method: str) -> dict[str, list[float]]:

@@ -5,17 +5,19 @@ arXiv:2102.01732. The layers live in :mod:`sparsenb.layers.truly_sparse`; this
 module runs experiments with them:
 
 * :func:`train_truly_sparse`: a :class:`~sparsenb.layers.truly_sparse.TrulySparseMLP`
-  (ER topology, ``nnz_l = epsilon * (n_l + n_{l+1})``) trained with SGD; at the end
+  (ER topology, ``nnz_l = epsilon * (n_l + n_{l+1})``) trained with SGD by the
+  :class:`~sparsenb.train.trainer.Trainer` (:class:`TopologyEvolution` in its method hooks); at the end
   of every epoch but the last: importance pruning when
   :func:`~sparsenb.layers.truly_sparse.should_prune` holds (neurons with
   ``I_i = sum_j |W_ij| <= percentile_q(I)`` lose all incoming connections), then
-  SET evolution (drop the fraction ``zeta`` closest to zero, regrow as many at random);
+  SET evolution (drop the fraction ``ZETA`` closest to zero, regrow as many at random);
 * :func:`train_masked_set`: the same MLP as dense ``nn.Linear`` layers with
   :class:`sparsenb.Masking` masks, trained by :class:`sparsenb.Trainer` with
   :class:`sparsenb.methods.set.SET` at the same per-layer densities (``"er"``
   distribution at the truly sparse network's global density), for a one-to-one comparison;
 * :func:`scaling_sweep`: forward+backward time and memory of one square layer vs width
-  for dense, masked-dense and truly sparse layers;
+  for dense, masked-dense and truly sparse layers (a timing loop written out by hand: it
+  measures single steps and trains nothing, so it does not go through the Trainer);
 * :func:`dense_equivalent_bytes`, :func:`peak_rss_mb`: memory bookkeeping.
 
 Config keys read (``cfg`` is a dict, e.g. a resolved :mod:`sparsenb.nb.catalog` profile):
@@ -42,7 +44,6 @@ import os
 import resource
 import statistics
 import time
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -54,11 +55,10 @@ from ..data.registry import TensorData
 from ..layers.truly_sparse import (TrulySparseLinear, TrulySparseMLP, active_neurons, er_layer_nnz,
                                    importance_prune_alive, regrow_alive, remove_neurons, should_prune)
 from ..models.classic import MLP
-from ..train.trainer import (Trainer, _rng_state, _set_rng_state, make_optimizer, make_scheduler,
-                             set_seed)
+from ..train.trainer import Trainer, evaluate, make_optimizer, make_scheduler, set_seed
 from .spec import acc_text, settings_class
 
-__all__ = ["Settings", "OURS", "MaskedSquareLinear", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
+__all__ = ["Settings", "OURS", "MaskedSquareLinear", "TopologyEvolution", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
            "scaling_sweep", "dense_equivalent_bytes", "peak_rss_mb", "active_neurons", "claims"]
 
 Settings = settings_class("06_truly_sparse")  # typed, frozen; from specs/06_truly_sparse.json
@@ -112,16 +112,70 @@ def build_truly_sparse(sizes: Sequence[int], cfg: dict, seed: int) -> TrulySpars
 
 
 
-@torch.no_grad()
-def _evaluate(model: nn.Module, loader) -> tuple[float, float]:
-    model.eval()
-    loss = correct = n = 0
-    for x, y in loader:
-        out = model(x)
-        loss += float(F.cross_entropy(out, y, reduction="sum"))
-        correct += int((out.argmax(1) == y).sum())
-        n += len(y)
-    return loss / n, correct / n
+class TopologyEvolution:
+    """The end-of-epoch topology change of a :class:`TrulySparseMLP`, in the Trainer's method hooks.
+
+    It creates no masks (the layers hold only their nonzeros) and does nothing per step; after
+    every epoch but the last (``on_epoch_end``): importance pruning when ``PRUNE`` and
+    :func:`should_prune`, then SET evolution, with the neuron removal of ``PRUNE_REMOVE`` around it
+    (see :func:`train_truly_sparse`). Its state (evolution generator, pruned neurons, seconds spent
+    training) travels in the Trainer's checkpoint.
+    """
+
+    def __init__(self, model: TrulySparseMLP, optimizer: torch.optim.Optimizer, cfg: dict, epochs: int,
+                 generator: torch.Generator):
+        self.model, self.optimizer, self.cfg, self.epochs, self.generator = model, optimizer, cfg, epochs, generator
+        self.pruned_sets: list[set] = [set() for _ in model.layers[:-1]]
+        self.pruned_now = 0
+        self.train_seconds = 0.0
+
+    def init_masks(self, model: nn.Module, data: Any = None) -> None:
+        return None
+
+    def setup(self, total_steps: int, steps_per_epoch: int, epochs: int) -> None:
+        pass
+
+    def after_backward(self, step: int, masks: Any) -> None:
+        pass
+
+    def after_step(self, step: int, masks: Any) -> None:
+        pass
+
+    def on_epoch_end(self, epoch: int, masks: Any) -> None:
+        cfg, model, opt, pruned_sets = self.cfg, self.model, self.optimizer, self.pruned_sets
+        self.pruned_now = 0
+        if epoch >= self.epochs - 1:
+            return
+        if cfg.get("PRUNE", False) and should_prune(epoch, cfg["PRUNE_START"], cfg["PRUNE_EVERY"]):
+            if cfg.get("PRUNE_REMOVE", True):
+                newly = importance_prune_alive(model, pruned_sets, cfg.get("PRUNE_PERCENTILE", 20.0))
+            else:
+                newly = model.importance_prune(cfg.get("PRUNE_PERCENTILE", 20.0), opt)
+            for s, idx in zip(pruned_sets, newly):
+                before = len(s)
+                s.update(idx.tolist())
+                self.pruned_now += len(s) - before
+        removing = cfg.get("PRUNE", False) and cfg.get("PRUNE_REMOVE", True) and any(pruned_sets)
+        if removing:
+            remove_neurons(model, pruned_sets, opt)  # the pruned neurons leave; their connections are gone
+            budget = [layer.nnz for layer in model.layers]
+        model.evolve(cfg["ZETA"], opt, self.generator, include_last=cfg.get("EVOLVE_LAST", False))
+        if removing:  # regrowth that landed on a removed neuron is moved to the neurons still present
+            remove_neurons(model, pruned_sets, opt)
+            regrow_alive(model, pruned_sets, budget, opt, self.generator)
+
+    def state_dict(self) -> dict:
+        return {"evolution_generator": self.generator.get_state(), "pruned": [sorted(s) for s in self.pruned_sets],
+                "train_seconds": self.train_seconds}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["evolution_generator"])
+        self.pruned_sets = [set(p) for p in state["pruned"]]
+        self.train_seconds = state["train_seconds"]
+
+
+_HISTORY_KEYS = ("epoch", "train_loss", "train_acc", "nnz", "active_neurons", "pruned", "test_loss", "test_acc",
+                 "seconds")
 
 
 def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict | None = None,
@@ -137,6 +191,9 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
     evolution, and regrowth that landed on them is moved to present neurons after it
     (:func:`regrow_alive`), so only pruning shrinks nnz; then the LR
     schedule steps and (every ``eval_every`` epochs and after the last) the test set is evaluated.
+    The loop is the :class:`~sparsenb.train.trainer.Trainer`'s (no method; the end-of-epoch topology
+    change is :class:`TopologyEvolution` in the method's place, so it runs before the LR schedule
+    steps, after the last batch's autograd graph is gone).
 
     Args:
         data: the data set; its test split is evaluated.
@@ -146,7 +203,8 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
             if it exists: the run then continues bit-identically to an uninterrupted one. It holds
             the model (any nnz), optimizer, scheduler, the SET evolution generator, the pruned
             neurons, the history and every RNG state (python, numpy, torch, the loader's
-            shuffling generator); see :func:`_save_state`.
+            shuffling generator): the :class:`~sparsenb.train.trainer.Trainer`'s checkpoint, with the
+            evolution's state (:meth:`TopologyEvolution.state_dict`) as its ``method`` entry.
 
     Returns:
         dict with ``test_acc``, ``test_loss``, ``train_loss``, ``history`` (per epoch:
@@ -168,93 +226,37 @@ def train_truly_sparse(data: TensorData, cfg: dict, seed: int, overrides: dict |
     sched = make_scheduler(opt, cfg.get("SCHEDULE", "constant"), epochs)
     train_loader, test_loader = data.loaders(cfg["BATCH_SIZE"], seed=seed,
                                              test_batch_size=cfg.get("TEST_BATCH_SIZE", 1000))
-    pruned_sets = [set() for _ in sizes[1:-1]]
-    history, train_seconds, start = [], 0.0, 0
-    if checkpoint is not None and Path(checkpoint).exists():
-        start, history, train_seconds, pruned_sets = _load_state(checkpoint, model, opt, sched, evo_gen, train_loader)
-    for epoch in range(start, epochs):
+    evolution = TopologyEvolution(model, opt, cfg, epochs, evo_gen)
+    eval_seconds = {"last": 0.0}
+
+    def evaluate_fn(trainer: Trainer, loader: Any) -> dict[str, Any]:
+        row: dict[str, Any] = {"nnz": model.nnz(), "active_neurons": active_neurons(model),
+                               "pruned": evolution.pruned_now}
         te = time.perf_counter()
-        model.train()
-        loss_sum = correct = seen = 0
-        for x, y in train_loader:
-            opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.detach().argmax(1) == y).sum())
-            seen += len(y)
-        # Drop the last batch's graph: it keeps the AccumulateGrad node of every ``values`` Parameter
-        # alive, with the old shape cached, and importance pruning changes that shape (nnz shrinks).
-        del out, loss
-        pruned_now = 0
-        if epoch < epochs - 1:
-            if cfg.get("PRUNE", False) and should_prune(epoch, cfg["PRUNE_START"], cfg["PRUNE_EVERY"]):
-                if cfg.get("PRUNE_REMOVE", True):
-                    newly = importance_prune_alive(model, pruned_sets, cfg.get("PRUNE_PERCENTILE", 20.0))
-                else:
-                    newly = model.importance_prune(cfg.get("PRUNE_PERCENTILE", 20.0), opt)
-                for s, idx in zip(pruned_sets, newly):
-                    before = len(s)
-                    s.update(idx.tolist())
-                    pruned_now += len(s) - before
-            removing = cfg.get("PRUNE", False) and cfg.get("PRUNE_REMOVE", True) and any(pruned_sets)
-            if removing:
-                remove_neurons(model, pruned_sets, opt)  # the pruned neurons leave; their connections are gone
-                budget = [layer.nnz for layer in model.layers]
-            model.evolve(cfg["ZETA"], opt, evo_gen, include_last=cfg.get("EVOLVE_LAST", False))
-            if removing:  # regrowth that landed on a removed neuron is moved to the neurons still present
-                remove_neurons(model, pruned_sets, opt)
-                regrow_alive(model, pruned_sets, budget, opt, evo_gen)
-        sched.step()
-        train_seconds += time.perf_counter() - te
-        row = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen, "nnz": model.nnz(),
-               "active_neurons": active_neurons(model), "pruned": pruned_now}
-        if (epoch + 1) % eval_every == 0 or epoch == epochs - 1:
-            row["test_loss"], row["test_acc"] = _evaluate(model, test_loader)
-        row["seconds"] = time.perf_counter() - te
-        history.append(row)
-        if checkpoint is not None:
-            _save_state(checkpoint, epoch + 1, model, opt, sched, evo_gen, train_loader, history, train_seconds,
-                        pruned_sets)
+        if (trainer.epoch + 1) % eval_every == 0 or trainer.epoch == epochs - 1:
+            ev = evaluate(model, loader)
+            row["test_loss"], row["test_acc"] = ev["loss"], ev["acc"]
+        eval_seconds["last"] = time.perf_counter() - te
+        return row
+
+    def after_epoch(trainer: Trainer, row: dict) -> None:
+        evolution.train_seconds += row["seconds"] - eval_seconds["last"]
         if progress:
-            print(f"epoch {epoch + 1}/{epochs}: " + ", ".join(
-                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items() if k != "epoch"),
-                flush=True)
+            print(f"epoch {row['epoch']}/{epochs}: " + ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+                if k in _HISTORY_KEYS and k != "epoch"), flush=True)
+
+    trainer = Trainer(model, evolution, opt, epochs=epochs, scheduler=sched, device="cpu", amp=False,
+                      progress=False, batch_bar=False, checkpoint=checkpoint, callbacks=[after_epoch],
+                      evaluate_fn=evaluate_fn)
+    history = [{k: row[k] for k in _HISTORY_KEYS if k in row} for row in trainer.fit(train_loader, test_loader)]
     last = history[-1]
     return {"sizes": sizes, "seed": seed, "activation": cfg.get("ACTIVATION", "relu"),
             "prune": bool(cfg.get("PRUNE", False)), "test_acc": last["test_acc"], "test_loss": last["test_loss"],
             "train_loss": last["train_loss"], "history": history, "nnz_init": nnz_init, "nnz": model.nnz(),
-            "active_neurons": active_neurons(model), "neurons_pruned": [len(s) for s in pruned_sets],
-            "seconds": time.perf_counter() - t0, "train_seconds": train_seconds, "peak_rss_mb": peak_rss_mb()}
-
-
-def _save_state(path: str | os.PathLike, epoch: int, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                evo_gen: torch.Generator, loader: Any, history: list, train_seconds: float,
-                pruned_sets: Sequence[set]) -> None:
-    """Everything :func:`train_truly_sparse` needs to continue after ``epoch`` (temp file + rename)."""
-    state = {"epoch": epoch, "model": model.state_dict(), "optimizer": opt.state_dict(),
-             "scheduler": sched.state_dict(), "evolution_generator": evo_gen.get_state(),
-             "rng": _rng_state(loader), "history": history, "train_seconds": train_seconds,
-             "pruned": [sorted(s) for s in pruned_sets]}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
-
-
-def _load_state(path: str | os.PathLike, model: nn.Module, opt: torch.optim.Optimizer, sched: Any,
-                evo_gen: torch.Generator, loader: Any) -> tuple[int, list, float, list[set]]:
-    """Restore a :func:`_save_state` checkpoint in place; returns ``(epoch, history, train_seconds, pruned_sets)``."""
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    model.load_state_dict(state["model"])  # resizes every layer to its saved nnz
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    evo_gen.set_state(state["evolution_generator"])
-    _set_rng_state(state["rng"], loader)
-    return state["epoch"], list(state["history"]), state["train_seconds"], [set(p) for p in state["pruned"]]
+            "active_neurons": active_neurons(model), "neurons_pruned": [len(s) for s in evolution.pruned_sets],
+            "seconds": time.perf_counter() - t0, "train_seconds": evolution.train_seconds,
+            "peak_rss_mb": peak_rss_mb()}
 
 
 def train_masked_set(data: TensorData, cfg: dict, seed: int, progress: bool = False) -> dict[str, Any]:
@@ -281,7 +283,7 @@ def train_masked_set(data: TensorData, cfg: dict, seed: int, progress: bool = Fa
     # The method's generator must not replay the global stream that just drew the weights: with
     # ``Generator().manual_seed(seed)`` after ``set_seed(seed)`` its mask scores would equal the uniforms
     # behind the first layer's init, and the "random" mask would keep exactly the largest positive weights.
-    meth = methods.get("set", sparsity=1.0 - sum(nnz) / numel, distribution="er", zeta=cfg["ZETA"],
+    meth = methods.get("set", sparsity=1.0 - sum(nnz) / numel, distribution="er", drop_fraction=cfg["ZETA"],
                        seed=seed + 10_000)
     opt = make_optimizer(model, cfg.get("OPTIMIZER", "sgd"), lr=cfg["LR"], momentum=cfg.get("MOMENTUM", 0.9),
                          weight_decay=cfg.get("WEIGHT_DECAY", 0.0))

@@ -4,7 +4,9 @@ Huang, Chen, Fang, Menkovski, Zhao, Yin, Pei, Mocanu, Wang, Pechenizkiy, Liu 202
 Have Better Graph Neural Networks by Not Training Weights at All: Finding Untrained GNNs Tickets".
 
 One run (:func:`ugts_run`) trains one GNN on one graph, full batch (one optimizer step per epoch,
-transductive: the loss is the cross-entropy over the train nodes), with one of three methods:
+transductive: the loss is the cross-entropy over the train nodes; the :class:`~sparsenb.train.trainer.Trainer`
+with a ``batch_fn`` that sets the epoch's sparsity and an ``evaluate_fn`` for the node splits),
+with one of three methods:
 
 - ``"ugts"``: frozen random weights, trainable scores, a **global** top-k over all layers' scores
   (:class:`sparsenb.layers.scores.Popup`, ``scope="global"``), the sparsity raised linearly from 0
@@ -25,7 +27,6 @@ accuracy (first such epoch on ties), as in the UGTs code.
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Sequence
 
@@ -36,7 +37,8 @@ from ..nb import claims
 from ..data.graphs import GraphData
 from ..models.gnn import GNN, sparse_features
 from ..layers.scores import Popup, gradual_sparsity
-from ..train.trainer import pick_device, set_seed
+from ..train.trainer import Trainer, pick_device, set_seed
+from .common import summarize
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "ugts_run", "METHODS", "expected_nnz", "summarize_runs", "pick", "best_by_validation", "ugts_claims", "plot_sweep",
@@ -112,30 +114,31 @@ def ugts_run(graph: GraphData, method: str, kind: str = "gcn", sparsity: float =
     opt_class = torch.optim.AdamW if optimizer == "adamw" else torch.optim.Adam
     opt = opt_class(params, lr=lr, weight_decay=weight_decay)
 
-    history, best = [], None
-    t0 = time.perf_counter()
-    bar = range(epochs)
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(bar, desc=f"{method} {kind} L{layers} s={final:g} seed {seed}", leave=False)
-    for epoch in bar:
-        s_now = gradual_sparsity(epoch, final, epochs, ramp) if method == "ugts" else final
-        model.train()
+    state: dict[str, float] = {}
+
+    def batch_fn(trainer: Trainer, _: Any) -> tuple[torch.Tensor, None, int]:
+        """One full-batch step: the loss over the train nodes at this epoch's sparsity."""
+        state["s_now"] = gradual_sparsity(trainer.epoch, final, epochs, ramp) if method == "ugts" else final
         if popup is not None:
-            popup.set_sparsity(s_now)
+            popup.set_sparsity(state["s_now"])
         logits = model(x, g.edge_index)
-        loss = F.cross_entropy(logits[g.train_mask], g.y[g.train_mask])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        return F.cross_entropy(logits[g.train_mask], g.y[g.train_mask]), None, 1
+
+    @torch.no_grad()
+    def evaluate_fn(trainer: Trainer, _: Any) -> dict[str, float]:
+        """Accuracies on the three node splits, the masks at the final sparsity."""
         model.eval()
         if popup is not None:
             popup.set_sparsity(final)
-        with torch.no_grad():
-            acc = _accuracies(model(x, g.edge_index), g)
-        history.append({"epoch": epoch, "loss": loss.item(), "sparsity": s_now, **acc})
-        if best is None or acc["val_acc"] > best["val_acc"]:
-            best = history[-1]
+        return {"sparsity": state["s_now"], **_accuracies(model(x, g.edge_index), g)}
+
+    t0 = time.perf_counter()
+    trainer = Trainer(model, None, opt, epochs=epochs, device=dev, amp=False, progress=progress,
+                      batch_fn=batch_fn, evaluate_fn=evaluate_fn)
+    history = [{"epoch": h["epoch"] - 1, "loss": h["train_loss"], "sparsity": h["sparsity"],
+                **{k: h[k] for k in ("train_acc", "val_acc", "test_acc")}}
+               for h in trainer.fit([None])]  # one batch: the whole graph
+    best = max(history, key=lambda h: h["val_acc"])  # the first epoch of the best validation accuracy
     out = {"method": method, "kind": kind, "layers": layers, "hidden": hidden, "sparsity": final, "seed": seed,
            "optimizer": optimizer, "rank": None if popup is None else popup.rank,
            "test_acc": best["test_acc"], "val_acc": best["val_acc"], "best_epoch": best["epoch"],
@@ -171,18 +174,9 @@ def _pruned_are_zero(popup: Popup) -> bool:
 
 def summarize_runs(results: Sequence[dict], keys: Sequence[str] = ("method", "kind", "layers", "sparsity"),
                    metric: str = "test_acc") -> list[dict]:
-    """Rows grouped by ``keys`` with ``<metric>_mean``, ``<metric>_std`` (0 for one seed), val_acc_mean, n."""
-    groups: dict[tuple, list[dict]] = {}
-    for r in results:
-        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
-    rows = []
-    for key, rs in groups.items():
-        vals = [r[metric] for r in rs]
-        mean = sum(vals) / len(vals)
-        std = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1)) if len(vals) > 1 else 0.0
-        rows.append({**dict(zip(keys, key)), f"{metric}_mean": mean, f"{metric}_std": std,
-                     "val_acc_mean": sum(r["val_acc"] for r in rs) / len(rs), "n": len(rs)})
-    return rows
+    """Rows grouped by ``keys`` with ``<metric>_mean``, ``<metric>_std`` (0 for one seed), val_acc_mean, n
+    (:func:`sparsenb.experiments.common.summarize`, numpy: the python sums of the record up to seven seeds)."""
+    return summarize(results, keys, {metric: ("mean", "std"), "val_acc": ("mean",)}, backend="numpy")
 
 
 def pick(rows: Sequence[dict], **where) -> dict:

@@ -185,9 +185,9 @@ def _transposed(t: torch.Tensor) -> torch.Tensor:
 
 # ------------------------------------------------------------ autograd Function
 class _SparseLinearFunction(torch.autograd.Function):
-    """``y = x W^T`` for ``W`` given by CSR structure + ``values``; no dense ``W`` or ``dW``.
+    """``y = x W^T + b`` for ``W`` given by CSR structure + ``values``; no dense ``W`` or ``dW``.
 
-    Shapes: ``x (N, n_in)``, ``values (nnz,)`` -> ``y (N, n_out)``.
+    Shapes: ``x (N, n_in)``, ``values (nnz,)``, ``bias (n_out,)`` or ``None`` -> ``y (N, n_out)``.
     Backward (standard backprop restricted to the nonzeros, as in Curci et al. 2021):
     ``grad_x = grad_y W`` computed as ``(W^T grad_y^T)^T`` with the stored CSR of ``W^T``;
     ``grad_values[k] = sum_n grad_y[n, rows[k]] x[n, cols[k]]``, i.e. ``(grad_y^T x)``
@@ -204,13 +204,18 @@ class _SparseLinearFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, values: torch.Tensor, crow: torch.Tensor, cols: torch.Tensor,
-                crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor, vals_t: torch.Tensor,
-                zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None, crow: torch.Tensor,
+                cols: torch.Tensor, crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor,
+                vals_t: torch.Tensor, zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
         n_out, n_in = shape
         x_t = x.to(values.dtype).t().contiguous()  # (n_in, N); no copy if x is column-major
+        w = _csr(crow, cols, values, (n_out, n_in))
         with _no_autocast(x.device):
-            y = _transposed(_csr(crow, cols, values, (n_out, n_in)) @ x_t)
+            if bias is None:
+                y = _transposed(w @ x_t)
+            else:  # the bias is the addmm's input: one pass less than ``w @ x_t + bias``, same bits
+                y = _transposed(torch.addmm(bias.to(values.dtype)[:, None].expand(n_out, x_t.shape[1]), w, x_t))
+        ctx.has_bias = bias is not None
         ctx.save_for_backward(x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros)
         ctx.vals_t = vals_t  # a work buffer overwritten by every backward: not version-checked
         ctx.shape, ctx.x_dtype = shape, x.dtype
@@ -223,7 +228,9 @@ class _SparseLinearFunction(torch.autograd.Function):
         vals_t = ctx.vals_t
         n_out, n_in = ctx.shape
         gy_t = grad_y.to(values.dtype).t().contiguous()  # (n_out, N); no copy if grad_y is column-major
-        grad_x = grad_values = None
+        grad_x = grad_values = grad_bias = None
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = grad_y.sum(0)  # as autograd reduces ``y + bias``: the same bits
         with _no_autocast(grad_y.device):
             if ctx.needs_input_grad[0]:
                 if vals_t.shape == values.shape and vals_t.dtype == values.dtype:
@@ -236,7 +243,7 @@ class _SparseLinearFunction(torch.autograd.Function):
                     zeros = torch.zeros_like(values)
                 pattern = _csr(crow, cols, zeros, (n_out, n_in))
                 grad_values = torch.sparse.sampled_addmm(pattern, gy_t, x_t.t(), beta=0.0, alpha=1.0).values()
-        return grad_x, grad_values, None, None, None, None, None, None, None, None
+        return grad_x, grad_values, grad_bias, None, None, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------- layer
@@ -400,11 +407,9 @@ class TrulySparseLinear(nn.Module):
         :class:`_SparseLinearFunction`); call ``.contiguous()`` before ``.view`` on it.
         """
         lead = x.shape[:-1]
-        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.crow, self.cols_k,
-                                        self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
+        y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.bias, self.crow,
+                                        self.cols_k, self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
                                         (self.out_features, self.in_features))
-        if self.bias is not None:
-            y = y + self.bias
         return y if x.dim() == 2 else y.reshape(*lead, self.out_features)
 
     # ------------------------------------------------------------ state dict
@@ -439,18 +444,19 @@ def _remap_state(optimizer: torch.optim.Optimizer | None, param: nn.Parameter, o
 
 # ------------------------------------------------------------------------ SET
 @torch.no_grad()
-def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Optimizer | None = None,
+def evolve_set(layer: TrulySparseLinear, drop_fraction: float, optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None, grow_init: str = "init") -> dict[str, int]:
     """One SET topology update on a truly sparse layer (Mocanu et al. 2018, Alg. 1; Curci et al. 2021).
 
-    1. Drop: the fraction ``zeta`` of connections closest to zero, per sign:
-       the ``round(zeta * n_pos)`` smallest non-negative values and the
+    1. Drop: the fraction ``drop_fraction`` (the paper's ``zeta``) of connections closest to zero,
+       per sign: the ``round(zeta * n_pos)`` smallest non-negative values and the
        ``round(zeta * n_neg)`` largest negative values (:func:`sparsenb.core.dropgrow.set_drop`,
-       the same rule as the masked SET).
+       i.e. :func:`~sparsenb.core.dropgrow.drop` by ``|w|`` per sign: the same rule as the masked SET).
     2. Grow: as many new connections, uniformly at random among the positions
        absent after the drop (a dropped position may be drawn again, as in the
-       masked SET and the authors' code), via :func:`sample_positions`: no
-       ``n_in x n_out`` tensor.
+       masked SET and the authors' code), via :func:`sample_positions`: the truly sparse form of
+       :func:`~sparsenb.core.dropgrow.grow` with uniform random scores, which never builds the
+       ``n_in x n_out`` score tensor that ``grow`` ranks.
     3. Merge, keep (row, col) sorted and unique; nnz is unchanged. Kept
        connections keep their value; new ones get ``U(-layer.init_bound,
        layer.init_bound)`` (``grow_init="init"``, SET) or 0 (``"zero"``).
@@ -462,13 +468,13 @@ def evolve_set(layer: TrulySparseLinear, zeta: float, optimizer: torch.optim.Opt
     Returns:
         ``{"dropped": r, "grown": r, "nnz": nnz}``.
     """
-    if not 0.0 <= zeta < 1.0:
-        raise ValueError(f"zeta must be in [0, 1), got {zeta}")
+    if not 0.0 <= drop_fraction < 1.0:
+        raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
     if grow_init not in ("init", "zero"):
         raise ValueError(f"grow_init must be 'init' or 'zero', got {grow_init!r}")
     values = layer.values.detach()
     nnz = values.numel()
-    drop = set_drop(values, torch.ones(nnz, dtype=torch.bool, device=values.device), zeta)
+    drop = set_drop(values, torch.ones(nnz, dtype=torch.bool, device=values.device), drop_fraction)
     keep = ~drop
     r = int(drop.sum())
     if r == 0:
@@ -633,7 +639,7 @@ class TrulySparseMLP(nn.Module):
     def nnz(self) -> int:
         return sum(layer.nnz for layer in self.layers)
 
-    def evolve(self, zeta: float, optimizer: torch.optim.Optimizer | None = None,
+    def evolve(self, drop_fraction: float, optimizer: torch.optim.Optimizer | None = None,
                generator: torch.Generator | None = None, grow_init: str = "init",
                include_last: bool = False) -> list[dict[str, int]]:
         """:func:`evolve_set` on every layer; the output layer only if ``include_last``.
@@ -642,7 +648,7 @@ class TrulySparseMLP(nn.Module):
         feeding hidden neurons and keeps the output layer's topology fixed.
         """
         layers = self.layers if include_last else self.layers[:-1]
-        return [evolve_set(layer, zeta, optimizer, generator, grow_init) for layer in layers]
+        return [evolve_set(layer, drop_fraction, optimizer, generator, grow_init) for layer in layers]
 
     def importance_prune(self, percentile: float = 20.0,
                          optimizer: torch.optim.Optimizer | None = None) -> list[torch.Tensor]:

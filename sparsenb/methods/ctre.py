@@ -7,8 +7,9 @@ Machine Learning (Springer), doi:10.1007/s10994-022-06266-w, arXiv:1903.07138.
 At the end of every training epoch but the last, for every sparse layer
 ``W`` of shape ``(n_out, n_in)`` with ``n`` active connections (mask 1 = kept):
 
-1. **drop** the ``int(zeta * n)`` active connections of smallest ``|w|``;
-2. **grow** as many absent connections (absent after the drop) with the
+1. **drop** the ``int(zeta * n)`` active connections of smallest ``|w|`` (the paper's ``zeta`` is
+   the option ``drop_fraction``; :func:`sparsenb.core.dropgrow.drop`);
+2. **grow** (:func:`sparsenb.core.dropgrow.grow`) as many absent connections (absent after the drop) with the
    largest *absolute cosine similarity* between the activations of their two
    neurons over the training set (the paper's Hebbian-inspired importance of a connection)::
 
@@ -69,7 +70,6 @@ Cost of the similarity (stated because it is CTRE's price)
 """
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Iterable
 
@@ -77,12 +77,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from ..core import criteria
 from ..core import init as sparse_init
-from ..core.masks import Masking, magnitude_drop as masks_magnitude_drop
+from ..core.dropgrow import drop, grow
+from ..core.masks import Masking
 from .base import Method, register
 
 __all__ = ["cosine_similarity", "SimilarityAccumulator", "activation_similarity", "magnitude_drop",
-           "top_absent", "ctre_masks", "CTRESim", "CTRESeq"]
+           "ctre_masks", "CTRESim", "CTRESeq"]
 
 GROW_OPTIONS = ("he_uniform", "init", "zero")
 
@@ -181,29 +183,19 @@ def activation_similarity(model: nn.Module, batches: Iterable, device: torch.dev
     return {f"{name}.weight" if name else "weight": acc.similarity() for (name, _), acc in zip(layers, accs)}
 
 
-def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, zeta: float) -> torch.Tensor:
-    """Bool mask of the ``int(zeta * nnz)`` active weights of smallest ``|w|`` (the ones CTRE drops)."""
-    return masks_magnitude_drop(weight, mask, int(zeta * int(mask.sum())))
+def magnitude_drop(weight: torch.Tensor, mask: torch.Tensor, drop_fraction: float) -> torch.Tensor:
+    """CTRE's drop: bool mask of the ``int(drop_fraction * nnz)`` kept weights of smallest ``|w|``
+    (:func:`sparsenb.core.dropgrow.drop` with CTRE's rounding down)."""
+    return drop(criteria.magnitude(weight), mask, int(drop_fraction * int(mask.sum())))
 
 
-def top_absent(allowed: torch.Tensor, scores: torch.Tensor, k: int) -> torch.Tensor:
-    """Bool mask of the ``k`` positions with the largest ``scores`` among ``allowed`` (True) positions."""
-    if k > int(allowed.sum()):
-        raise ValueError(f"cannot grow {k} connections: only {int(allowed.sum())} positions are allowed")
-    out = torch.zeros(allowed.numel(), dtype=torch.bool, device=allowed.device)
-    if k > 0:
-        s = scores.reshape(-1).to(allowed.device).masked_fill(~allowed.reshape(-1), -math.inf)
-        out[torch.topk(s, k, sorted=False).indices] = True
-    return out.view_as(allowed)
-
-
-def ctre_masks(weight: torch.Tensor, mask: torch.Tensor, zeta: float, grow_scores: torch.Tensor,
+def ctre_masks(weight: torch.Tensor, mask: torch.Tensor, drop_fraction: float, grow_scores: torch.Tensor,
                replace_regrown: bool, random_scores: torch.Tensor) -> tuple[torch.Tensor, dict[str, int]]:
     """One CTRE update of one layer: the new mask and counts.
 
     Args:
         weight, mask: the layer's weight and bool mask, shape (n_out, n_in).
-        zeta: fraction of active connections dropped (smallest ``|w|``).
+        drop_fraction: fraction of active connections dropped (smallest ``|w|``; the paper's ``zeta``).
         grow_scores: (n_out, n_in) growth score: the |cosine similarity| (or random scores
             for random growth).
         replace_regrown: CTRE_sim's rule: grown positions that were just dropped are
@@ -214,18 +206,18 @@ def ctre_masks(weight: torch.Tensor, mask: torch.Tensor, zeta: float, grow_score
         ``(new_mask, {"dropped", "grown_by_score", "replaced_by_random"})``; the new mask has
         exactly as many True as ``mask``.
     """
-    drop = magnitude_drop(weight, mask, zeta)
-    kept = mask & ~drop
-    k = int(drop.sum())
-    grown = top_absent(~kept, grow_scores, k)
+    dropped = magnitude_drop(weight, mask, drop_fraction)
+    kept = mask & ~dropped
+    k = int(dropped.sum())
+    grown = grow(grow_scores.to(mask.device), ~kept, k)
     replaced = 0
     if replace_regrown:
-        regrown = grown & drop
+        regrown = grown & dropped
         replaced = int(regrown.sum())
         grown = grown & ~regrown
         # random replacements: never kept or already grown; prefer positions that were not just dropped
-        pref = random_scores.to(mask.device) + (~drop).float()
-        grown = grown | top_absent(~(kept | grown), pref, replaced)
+        pref = random_scores.to(mask.device) + (~dropped).float()
+        grown = grown | grow(pref, ~(kept | grown), replaced)
     new = kept | grown
     return new, {"dropped": k, "grown_by_score": k - replaced, "replaced_by_random": replaced}
 
@@ -247,20 +239,30 @@ def _similarity_batches(data: Any, batch_size: int) -> DataLoader:
 
 
 class _CTREBase(Method):
-    """Shared machinery of the two CTRE variants (see the module docstring)."""
+    """Shared machinery of the two CTRE variants (see the module docstring).
+
+    Args:
+        drop_fraction: fraction of each layer's connections replaced per epoch (the paper's ``zeta``;
+            paper code: 0.2).
+        grow: value of new connections: ``"he_uniform"`` (paper code), ``"init"`` or ``"zero"``.
+        sim_batch_size: mini-batch size of the similarity pass over the training set.
+        distribution: per-layer density, default ``"er"`` (the paper's).
+    """
 
     replace_regrown = False
 
-    def __init__(self, zeta: float = 0.2, grow: str = "he_uniform", sim_batch_size: int = 1000,
+    SETTINGS = {"ZETA": "drop_fraction", "GROW_INIT": "grow", "SIM_BATCH_SIZE": "sim_batch_size"}
+
+    def __init__(self, drop_fraction: float = 0.2, grow: str = "he_uniform", sim_batch_size: int = 1000,
                  distribution: str = "er", **kwargs: Any):
         super().__init__(distribution=distribution, **kwargs)
-        if not 0.0 <= zeta < 1.0:
-            raise ValueError(f"zeta must be in [0, 1), got {zeta}")
+        if not 0.0 <= drop_fraction < 1.0:
+            raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
         if grow not in GROW_OPTIONS:
             raise ValueError(f"grow must be one of {GROW_OPTIONS}, got {grow!r}")
         if sim_batch_size < 1:
             raise ValueError(f"sim_batch_size must be >= 1, got {sim_batch_size}")
-        self.zeta, self.grow, self.sim_batch_size = zeta, grow, sim_batch_size
+        self.drop_fraction, self.grow, self.sim_batch_size = drop_fraction, grow, sim_batch_size
         self.model: nn.Module | None = None
         self.batches: DataLoader | None = None
         self.sim_seconds = 0.0  # wall time spent computing similarities
@@ -304,7 +306,7 @@ class _CTREBase(Method):
                 continue  # a dense layer stays dense
             rand = self.random_scores(mp.mask)
             scores = sims[mp.name] if use_similarity else self.random_scores(mp.mask)
-            new, counts = ctre_masks(mp.param, mp.mask, self.zeta, scores,
+            new, counts = ctre_masks(mp.param, mp.mask, self.drop_fraction, scores,
                                      self.replace_regrown and use_similarity, rand)
             values = self.grow_values(mp.param, new)
             change = masks.update(mp.name, new, grow="zero" if self.grow == "he_uniform" else self.grow,
@@ -325,15 +327,13 @@ class _CTREBase(Method):
 
 @register("ctre_sim")
 class CTRESim(_CTREBase):
-    """CTRE_sim (Atashgahi et al. 2022): every epoch, drop ``zeta`` smallest-|w| connections and grow
+    """CTRE_sim (Atashgahi et al. 2022): every epoch, drop ``drop_fraction`` smallest-|w| connections and grow
     the highest-|cosine similarity| absent ones; grown ones that were just dropped are replaced by
     random ones. See the module docstring.
 
     Args:
-        zeta: fraction of each layer's connections replaced per epoch (paper code: 0.2).
-        grow: value of new connections: ``"he_uniform"`` (paper code), ``"init"`` or ``"zero"``.
-        sim_batch_size: mini-batch size of the similarity pass over the training set.
-        **kwargs: ``sparsity``, ``distribution`` (default ``"er"``, the paper's), ``dense``, ``seed``.
+        **kwargs: ``drop_fraction``, ``grow``, ``sim_batch_size``, ``distribution`` (see the base class
+            below) and ``sparsity``, ``dense``, ``seed`` of :class:`Method`.
     """
 
     replace_regrown = True
@@ -352,12 +352,14 @@ class CTRESeq(_CTREBase):
     Args:
         val_data: ``(X_val (N_val, ...), y_val (N_val,))`` held out from training; required.
         patience: epochs without a new best validation accuracy before switching (paper code: 40).
-        zeta, grow, sim_batch_size, **kwargs: as :class:`CTRESim`.
+        **kwargs: as :class:`CTRESim`.
 
     Attributes:
         switch_epoch: 0-based epoch at whose end growth became random (``None`` = never).
         val_history: validation accuracy after every epoch.
     """
+
+    SETTINGS = {"PATIENCE": "patience"}
 
     def __init__(self, val_data: tuple[torch.Tensor, torch.Tensor] | None = None, patience: int = 40,
                  **kwargs: Any):

@@ -7,11 +7,11 @@ Blessings of Dynamic Sparsity", ICLR 2022 (Sec. 4.2, "EDST Ensemble").
 One sparse training run yields ``M`` sparse subnetworks ("free tickets"):
 
 * **Exploration phase** (``explore_epochs``, large learning rate): dynamic sparse
-  training. Every ``delta_t`` steps each sparse layer with ``N_l`` active weights
-  drops the ``k = round(drop_fraction * N_l)`` smallest-magnitude ones and grows
-  ``k`` absent ones, by largest dense-gradient magnitude (``growth="gradient"``,
-  RigL's rule, :func:`sparsenb.methods.rigl.rigl_masks`) or uniformly at random
-  (``growth="random"``, SET's rule). The drop fraction is constant (the official
+  training. Every ``update_every`` steps (the paper's ``delta_t``) each sparse layer with
+  ``N_l`` active weights drops (:func:`sparsenb.core.dropgrow.drop`) the
+  ``k = round(drop_fraction * N_l)`` smallest-magnitude ones and grows
+  (:func:`sparsenb.core.dropgrow.grow`) ``k`` absent ones, by largest dense-gradient magnitude
+  (``growth="gradient"``, RigL's rule) or uniformly at random (``growth="random"``, SET's rule). The drop fraction is constant (the official
   EDST runs use ``--decay-schedule constant``, 0.5).
 * **Refinement phases** ``m = 0 .. M-1`` (``refine_epochs`` each, small learning
   rate, see :func:`edst_lr_factor`): the same dynamic sparse training continues,
@@ -25,7 +25,7 @@ One sparse training run yields ``M`` sparse subnetworks ("free tickets"):
   phase follows the exploration phase directly.
 
 Regular updates are counted from each phase's start and skipped in a phase's last
-``delta_t`` steps, so a ticket never ends right after half of its weights were
+``update_every`` steps, so a ticket never ends right after half of its weights were
 regrown at zero. Grown weights start at zero (``grow="zero"``) and their optimizer
 moments are reset (see :mod:`sparsenb.core.masks`). Mask semantics: 1 = kept; pruned
 weights are exactly zero after every optimizer step; per-layer nnz never changes.
@@ -42,10 +42,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..core import criteria
+from ..core.dropgrow import drop, grow
 from ..core.masks import Masking
 from .base import Method, register
-from .rigl import rigl_masks
-from ..core.dropgrow import random_grow
 
 __all__ = ["EDST", "edst_lr_factor", "large_drop_and_grow"]
 
@@ -77,18 +77,17 @@ def large_drop_and_grow(weight: torch.Tensor, grad: torch.Tensor | None, mask: t
     if growth == "gradient":
         if grad is None:
             raise ValueError("growth='gradient' needs the dense gradient of the weight")
-        return rigl_masks(weight, grad, mask, k)
-    if growth == "random":
+        grow_score = criteria.gradient_magnitude(weight, grad)
+    elif growth == "random":
         if scores is None:
             raise ValueError("growth='random' needs random scores of the weight's shape")
-        if k <= 0:
-            return mask.clone()
-        drop_score = weight.detach().abs().masked_fill(~mask, float("inf")).reshape(-1)
-        kept = mask.clone().reshape(-1)
-        kept[torch.topk(drop_score, k, largest=False, sorted=False).indices] = False
-        kept = kept.view_as(mask)
-        return kept | random_grow(kept, k, scores)
-    raise ValueError(f"growth must be 'gradient' or 'random', got {growth!r}")
+        grow_score = scores
+    else:
+        raise ValueError(f"growth must be 'gradient' or 'random', got {growth!r}")
+    if k <= 0:
+        return mask.clone()
+    kept = mask & ~drop(criteria.magnitude(weight), mask, k)
+    return kept | grow(grow_score, ~kept, k)
 
 
 @register("edst")
@@ -99,7 +98,7 @@ class EDST(Method):
         tickets: M, the number of free tickets (paper: 3).
         explore_epochs: length of the exploration phase (paper, CIFAR: 150 of 450 epochs).
         refine_epochs: length of each refinement phase (paper, CIFAR: 100).
-        delta_t: steps between regular drop-and-grow updates (paper: 1000).
+        update_every: optimizer steps between regular drop-and-grow updates (the paper's ``delta_t``: 1000).
         drop_fraction: regular drop fraction, constant (paper: 0.5).
         large_drop: re-exploration fraction q between tickets (paper: 0.8).
         growth: ``"gradient"`` (RigL-style, the README's runs) or ``"random"`` (SET-style).
@@ -110,18 +109,23 @@ class EDST(Method):
         phase_starts: the first optimizer step of each phase (exploration first), set by ``setup``.
     """
 
-    def __init__(self, tickets: int = 3, explore_epochs: int = 150, refine_epochs: int = 100, delta_t: int = 1000,
+    SETTINGS = {"M": "tickets", "EXPLORE_EPOCHS": "explore_epochs", "REFINE_EPOCHS": "refine_epochs",
+                "DELTA_T": "update_every", "DROP_FRACTION": "drop_fraction", "LARGE_DROP": "large_drop",
+                "GROWTH": "growth"}
+    yields_ensemble = True
+
+    def __init__(self, tickets: int = 3, explore_epochs: int = 150, refine_epochs: int = 100, update_every: int = 1000,
                  drop_fraction: float = 0.5, large_drop: float = 0.8, growth: str = "gradient", **kwargs: Any):
         super().__init__(**kwargs)
-        if tickets < 1 or explore_epochs < 0 or refine_epochs < 1 or delta_t < 1:
-            raise ValueError(f"need tickets >= 1, explore_epochs >= 0, refine_epochs >= 1, delta_t >= 1; got "
-                             f"{tickets}, {explore_epochs}, {refine_epochs}, {delta_t}")
+        if tickets < 1 or explore_epochs < 0 or refine_epochs < 1 or update_every < 1:
+            raise ValueError(f"need tickets >= 1, explore_epochs >= 0, refine_epochs >= 1, update_every >= 1; got "
+                             f"{tickets}, {explore_epochs}, {refine_epochs}, {update_every}")
         if not (0 <= drop_fraction < 1 and 0 <= large_drop < 1):
             raise ValueError(f"drop fractions must be in [0, 1), got {drop_fraction}, {large_drop}")
         if growth not in ("gradient", "random"):
             raise ValueError(f"growth must be 'gradient' or 'random', got {growth!r}")
         self.tickets, self.explore_epochs, self.refine_epochs = tickets, explore_epochs, refine_epochs
-        self.delta_t, self.drop_fraction, self.large_drop, self.growth = delta_t, drop_fraction, large_drop, growth
+        self.update_every, self.drop_fraction, self.large_drop, self.growth = update_every, drop_fraction, large_drop, growth
         self.model: nn.Module | None = None
         self.tickets_state: list[dict[str, torch.Tensor]] = []
         self.phase_starts: list[int] = []
@@ -161,10 +165,10 @@ class EDST(Method):
         return step in refine_starts[1:]
 
     def is_update_step(self, step: int) -> bool:
-        """A regular drop-and-grow: every ``delta_t`` steps from the phase start, not in its last ``delta_t`` steps."""
+        """A regular drop-and-grow: every ``update_every`` steps from the phase start, not in its last ``update_every`` steps."""
         _, start, end = self.phase_of(step)
         offset = step - start
-        return offset > 0 and offset % self.delta_t == 0 and step + self.delta_t <= end
+        return offset > 0 and offset % self.update_every == 0 and step + self.update_every <= end
 
     def after_backward(self, step: int, masks: Masking | None) -> None:
         if masks is None:
@@ -201,6 +205,27 @@ class EDST(Method):
         if self.growth != "gradient":
             return 0
         return len({e["step"] for e in self.events})
+
+    def step_macs(self, f_sparse: float, f_dense: float) -> float:
+        """With gradient growth, RigL's App. H average (one dense-gradient step per ``update_every + 1``;
+        re-explorations are a handful more, counted exactly by :func:`sparsenb.train.flops.sparse_run_macs`
+        with :meth:`dense_gradient_steps`); with random growth ``3 f_S``."""
+        if self.growth != "gradient":
+            return 3.0 * f_sparse
+        dt = self.update_every
+        return (3.0 * f_sparse * dt + 2.0 * f_sparse + f_dense) / (dt + 1)
+
+    def training_epochs(self, epochs: int) -> int:
+        """EDST fixes its own length: ``explore_epochs + tickets * refine_epochs`` (``epochs`` is ignored)."""
+        return self.total_epochs
+
+    def lr_schedule(self):
+        """:func:`edst_lr_factor` of the epoch: 1 while exploring, then 0.1 / 0.01 in each refinement phase."""
+        return lambda epoch: edst_lr_factor(epoch, self.explore_epochs, self.refine_epochs)
+
+    def snapshots(self) -> list[dict]:
+        """The tickets: one ``state_dict`` copy per refinement phase."""
+        return list(self.tickets_state)
 
     def state_dict(self) -> dict:
         return {**super().state_dict(), "tickets": [copy.copy(t) for t in self.tickets_state]}

@@ -45,6 +45,7 @@ class PruneAtInit(Method):
     """
 
     criterion = "magnitude"
+    SETTINGS = {"SCOPE": "scope", "PRUNE_BATCHES": "batches"}
 
     def __init__(self, scope: str = "global", iterations: int | None = None, batches: int = 1,
                  input_shape: Sequence[int] | None = None, **kwargs: Any):
@@ -85,6 +86,7 @@ class GraSP(PruneAtInit):
     """
 
     criterion = "grasp"
+    SETTINGS = {"GRASP_TEMPERATURE": "temperature"}
 
     def __init__(self, temperature: float = 200.0, **kwargs: Any):
         super().__init__(**kwargs)
@@ -99,6 +101,7 @@ class SynFlow(PruneAtInit):
     """SynFlow (Tanaka et al. 2020): data-free, global, 100 rounds by default."""
 
     criterion = "synflow"
+    SETTINGS = {"SYNFLOW_ITERATIONS": "iterations"}
 
 
 @register("magnitude_init")

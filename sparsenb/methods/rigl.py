@@ -3,15 +3,17 @@
 Evci, Gale, Menick, Castro, Elsen (2020), "Rigging the Lottery: Making All
 Tickets Winners", ICML.
 
-Every ``delta_t`` optimizer steps while ``t < T_end`` (``T_end = t_end *
+Every ``delta_t`` (option ``update_every``) optimizer steps while ``t < T_end`` (``T_end = t_end *
 total_steps``, 75% of training by default), for every sparse layer ``l`` with
 ``N_l`` active weights:
 
-* drop fraction ``f(t) = alpha / 2 * (1 + cos(pi * t / T_end))`` (paper, Eq. 1);
-* drop the ``k = round(f(t) * N_l)`` active weights of smallest magnitude ``|w|``;
+* drop fraction ``f(t) = alpha / 2 * (1 + cos(pi * t / T_end))`` (paper, Eq. 1; ``alpha`` is
+  the option ``drop_fraction``);
+* drop the ``k = round(f(t) * N_l)`` active weights of smallest magnitude ``|w|``
+  (:func:`sparsenb.core.dropgrow.drop`);
 * grow the ``k`` absent connections with the largest dense-gradient magnitude
   ``|dL/dw|`` of the current mini-batch (absent after the drop, so a just-dropped
-  weight may come back). Grown weights start at zero and their optimizer
+  weight may come back; :func:`sparsenb.core.dropgrow.grow`). Grown weights start at zero and their optimizer
   moments are reset.
 
 Initialisation in the official code (``google-research/rigl``, TensorFlow): the layers' default
@@ -34,6 +36,7 @@ from typing import Any
 
 import torch
 
+from ..core import criteria, dropgrow
 from ..core.masks import Masking
 from .base import Method, register
 
@@ -50,36 +53,29 @@ def cosine_drop_fraction(step: int, alpha: float, t_end: int, floor: float = 0.0
     return floor + (alpha - floor) / 2 * (1 + math.cos(math.pi * step / t_end))
 
 
-def rigl_masks(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
-    """New mask: drop the ``k`` smallest-``|w|`` active weights, grow the ``k`` largest-``|g|`` absent ones."""
-    if k <= 0:
-        return mask.clone()
-    drop_score = weight.detach().abs().masked_fill(~mask, float("inf")).reshape(-1)
-    kept = mask.clone().reshape(-1)
-    kept[torch.topk(drop_score, k, largest=False, sorted=False).indices] = False
-    grow_score = grad.detach().abs().reshape(-1).masked_fill(kept, -1.0)
-    new = kept.clone()
-    new[torch.topk(grow_score, k, sorted=False).indices] = True
-    return new.view_as(mask)
-
-
 def rigl_drop_grow(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
                    k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`rigl_masks` as flat indices ``(drop (k,), grow (k,))``, with fewer full-size passes.
+    """RigL's update of one layer as flat indices ``(drop (k,), grow (k,))``.
 
-    The scores and ``topk`` calls are the same as in :func:`rigl_masks`, so the new mask
-    ``mask - drop + grow`` is identical to ``rigl_masks(weight, grad, mask, k)``: the grow
-    score ``|g|`` is -1 at the weights kept after the drop (a just-dropped weight may come back).
+    :func:`~sparsenb.core.dropgrow.drop` the ``k`` kept weights of smallest ``|w|``, then
+    :func:`~sparsenb.core.dropgrow.grow` the ``k`` positions of largest ``|g|`` among those absent
+    after the drop (so a just-dropped weight may come back). The new mask is ``mask - drop + grow``.
     """
-    flat_m = mask.reshape(-1)
-    drop_score = weight.detach().abs().reshape(-1).masked_fill_(~flat_m, float("inf"))
-    drop = torch.topk(drop_score, k, largest=False, sorted=False).indices
-    grow_score = grad.detach().abs().reshape(-1)
-    at_drop = grow_score[drop]
-    grow_score.masked_fill_(flat_m, -1.0)
-    grow_score[drop] = at_drop
-    grow = torch.topk(grow_score, k, sorted=False).indices
-    return drop, grow
+    drop = dropgrow.drop_indices(criteria.magnitude(weight), mask, k)
+    allowed = ~mask.reshape(-1)
+    allowed[drop] = True
+    return drop, dropgrow.grow_indices(criteria.gradient_magnitude(weight, grad), allowed, k)
+
+
+def rigl_masks(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
+    """New mask after :func:`rigl_drop_grow`: the ``k`` smallest-``|w|`` kept weights replaced by the
+    ``k`` largest-``|g|`` absent ones."""
+    new = mask.clone().reshape(-1)
+    if k > 0:
+        drop, grow = rigl_drop_grow(weight, grad, mask, k)
+        new[drop] = False
+        new[grow] = True
+    return new.view_as(mask)
 
 
 @register("rigl")
@@ -87,33 +83,36 @@ class RigL(Method):
     """RigL (Evci et al. 2020); see the module docstring.
 
     Args:
-        delta_t: steps between mask updates (paper: 100).
-        alpha: initial drop fraction (paper: 0.3).
+        update_every: optimizer steps between mask updates (the paper's ``delta_t``: 100).
+        drop_fraction: initial drop fraction (the paper's ``alpha``: 0.3), cosine-annealed to 0.
         t_end: fraction of training after which the mask is frozen (paper: 0.75).
         grow: value of grown weights, ``"zero"`` (paper) or ``"init"``.
         **kwargs: ``sparsity``, ``distribution``, ``dense``, ``seed`` of :class:`Method`.
     """
 
-    def __init__(self, delta_t: int = 100, alpha: float = 0.3, t_end: float = 0.75,
+    SETTINGS = {"DELTA_T": "update_every", "ALPHA": "drop_fraction", "T_END": "t_end"}
+
+    def __init__(self, update_every: int = 100, drop_fraction: float = 0.3, t_end: float = 0.75,
                  grow: str = "zero", **kwargs: Any):
         super().__init__(**kwargs)
-        if delta_t < 1 or not 0 <= alpha < 1 or not 0 < t_end <= 1:
-            raise ValueError(f"need delta_t >= 1, 0 <= alpha < 1, 0 < t_end <= 1; got {delta_t}, {alpha}, {t_end}")
+        if update_every < 1 or not 0 <= drop_fraction < 1 or not 0 < t_end <= 1:
+            raise ValueError(f"need update_every >= 1, 0 <= drop_fraction < 1, 0 < t_end <= 1; "
+                             f"got {update_every}, {drop_fraction}, {t_end}")
         if grow not in ("zero", "init"):
             raise ValueError(f"grow must be 'zero' or 'init', got {grow!r}")
-        self.delta_t, self.alpha, self.t_end, self.grow = delta_t, alpha, t_end, grow
+        self.update_every, self.drop_fraction, self.t_end, self.grow = update_every, drop_fraction, t_end, grow
 
     @property
     def end_step(self) -> int:
         return int(self.t_end * self.total_steps)
 
     def is_update_step(self, step: int) -> bool:
-        return step > 0 and step % self.delta_t == 0 and step < self.end_step
+        return step > 0 and step % self.update_every == 0 and step < self.end_step
 
     def after_backward(self, step: int, masks: Masking | None) -> None:
         if masks is None or not self.is_update_step(step):
             return
-        frac = cosine_drop_fraction(step, self.alpha, self.end_step)
+        frac = cosine_drop_fraction(step, self.drop_fraction, self.end_step)
         for mp in masks:
             if mp.param.grad is None:
                 continue
@@ -127,3 +126,13 @@ class RigL(Method):
                 drop, grow = rigl_drop_grow(mp.param, mp.param.grad, mp.mask, k)
                 change = masks.update_indices(mp.name, drop, grow, grow_value=self.grow)
             self.log(step=step, layer=mp.name, change=change)
+
+    def step_macs(self, f_sparse: float, f_dense: float) -> float:
+        """RigL App. H: one dense-gradient step (``2 f_S + f_D``) per ``update_every + 1`` steps, on average
+        ``(3 f_S ΔT + 2 f_S + f_D) / (ΔT + 1)`` with ``ΔT = update_every``."""
+        dt = self.update_every
+        return (3.0 * f_sparse * dt + 2.0 * f_sparse + f_dense) / (dt + 1)
+
+    def dense_gradient_steps(self) -> int:
+        """Optimizer steps at which a mask update read the dense gradient."""
+        return len({e["step"] for e in self.events})

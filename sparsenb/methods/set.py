@@ -6,11 +6,13 @@ network science", Nature Communications 9:2383.
 
 At the end of every training epoch but the last, for every sparse layer:
 
-1. remove the fraction ``zeta`` of its connections closest to zero: the
-   ``round(zeta * n_pos)`` smallest positive weights and the
-   ``round(zeta * n_neg)`` largest negative weights (paper, Algorithm 1);
+1. remove the fraction ``drop_fraction`` (the paper's ``zeta``) of its connections closest to
+   zero: the ``round(zeta * n_pos)`` smallest positive weights and the
+   ``round(zeta * n_neg)`` largest negative weights (paper, Algorithm 1;
+   :func:`sparsenb.core.dropgrow.set_drop`, i.e. :func:`~sparsenb.core.dropgrow.drop` by ``|w|`` per sign);
 2. add as many new connections at positions chosen uniformly at random among
-   the currently absent ones, so the layer's nnz is unchanged.
+   the currently absent ones, so the layer's nnz is unchanged (:func:`~sparsenb.core.dropgrow.grow`
+   with uniform random scores).
 
 New weights get a fresh random value (``grow="init"``, the paper's choice) or
 zero (``grow="zero"``); their optimizer moments are reset (see :mod:`sparsenb.core.masks`).
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.dropgrow import random_grow, set_drop
+from ..core.dropgrow import grow, set_drop
 from ..core.masks import Masking
 from .base import Method, register
 
@@ -42,18 +44,20 @@ class SET(Method):
     """Sparse Evolutionary Training (Mocanu et al. 2018); see the module docstring.
 
     Args:
-        zeta: fraction of each layer's connections replaced per epoch (paper: 0.3).
+        drop_fraction: fraction of each layer's connections replaced per epoch (paper's ``zeta``: 0.3).
         grow: value of new connections, ``"init"`` (paper) or ``"zero"``.
         **kwargs: ``sparsity``, ``distribution``, ``dense``, ``seed`` of :class:`Method`.
     """
 
-    def __init__(self, zeta: float = 0.3, grow: str = "init", **kwargs: Any):
+    SETTINGS = {"ZETA": "drop_fraction"}
+
+    def __init__(self, drop_fraction: float = 0.3, grow: str = "init", **kwargs: Any):
         super().__init__(**kwargs)
-        if not 0.0 <= zeta < 1.0:
-            raise ValueError(f"zeta must be in [0, 1), got {zeta}")
+        if not 0.0 <= drop_fraction < 1.0:
+            raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
         if grow not in ("zero", "init"):
             raise ValueError(f"grow must be 'zero' or 'init', got {grow!r}")
-        self.zeta, self.grow = zeta, grow
+        self.drop_fraction, self.grow = drop_fraction, grow
 
     def on_epoch_end(self, epoch: int, masks: Masking | None) -> None:
         if masks is None or (self.epochs and epoch >= self.epochs - 1):
@@ -61,8 +65,8 @@ class SET(Method):
         for mp in masks:
             if bool(mp.mask.all()):
                 continue  # a dense layer stays dense
-            drop = set_drop(mp.param, mp.mask, self.zeta)
-            kept = mp.mask & ~drop
-            grow = random_grow(kept, int(drop.sum()), self.random_scores(mp.mask))
-            change = masks.update(mp.name, kept | grow, grow=self.grow, generator=self.generator)
+            dropped = set_drop(mp.param, mp.mask, self.drop_fraction)
+            kept = mp.mask & ~dropped
+            grown = grow(self.random_scores(mp.mask), ~kept, int(dropped.sum()))
+            change = masks.update(mp.name, kept | grown, grow=self.grow, generator=self.generator)
             self.log(step=(epoch + 1) * self.steps_per_epoch, layer=mp.name, change=change)

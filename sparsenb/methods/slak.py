@@ -15,8 +15,10 @@ The scheme, as in the authors' code (``--sparse_init snip --prune magnitude --gr
 
       p(t) = p_min + (p_0 - p_min) * (1 + cos(pi * t / T)) / 2,     p_min = 0.005,
 
-  remove the ``k = ceil(p(t) * n_l)`` kept weights of smallest ``|w|`` and grow ``k``
-  connections chosen uniformly at random among the absent ones (a just-removed one may come
+  (``p_0`` is the code's ``prune_rate``, option ``drop_fraction``; ``p_min`` option ``floor``),
+  :func:`~sparsenb.core.dropgrow.drop` the ``k = ceil(p(t) * n_l)`` kept weights of smallest
+  ``|w|`` and :func:`~sparsenb.core.dropgrow.grow` ``k`` connections with uniform random scores
+  among the absent ones (a just-removed one may come
   back); new connections start at zero and their optimizer moments are reset (see
   :mod:`sparsenb.core.masks`), while a just-removed weight that is drawn again keeps its value, as
   in the authors' code (there the weights are zeroed only after growth). The nnz of every
@@ -34,19 +36,20 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..core.masks import Masking, magnitude_drop
+from ..core import criteria
+from ..core.dropgrow import drop, grow
+from ..core.masks import Masking
 from ..core.pruning import prune_at_init
 from .base import Method, register
 from .rigl import cosine_drop_fraction
-from ..core.dropgrow import random_grow
 
-__all__ = ["SLaK", "cosine_prune_rate", "magnitude_drop"]
+__all__ = ["SLaK", "cosine_prune_rate"]
 
 
-def cosine_prune_rate(step: int, total_steps: int, rate: float, min_rate: float = 0.005) -> float:
-    """``p(t) = min_rate + (rate - min_rate) * (1 + cos(pi * t / T)) / 2`` (``min_rate`` from ``t >= T``):
+def cosine_prune_rate(step: int, total_steps: int, rate: float, floor: float = 0.005) -> float:
+    """``p(t) = floor + (rate - floor) * (1 + cos(pi * t / T)) / 2`` (``floor`` from ``t >= T``):
     RigL's cosine schedule (:func:`~sparsenb.methods.rigl.cosine_drop_fraction`) with SLaK's floor."""
-    return cosine_drop_fraction(step, rate, total_steps, min_rate)
+    return cosine_drop_fraction(step, rate, total_steps, floor)
 
 
 @register("slak")
@@ -56,25 +59,28 @@ class SLaK(Method):
     Args:
         mask_init: ``"snip"`` (global SNIP on one batch, the paper) or ``"random"`` (ERK random).
         update_every: optimizer steps between mask updates (authors' code: ``-u 2000`` / ``100``).
-        prune_rate: initial fraction of each layer's kept weights replaced per update (``0.5`` / ``0.3``).
-        min_rate: the cosine schedule's floor (authors' code: 0.005).
+        drop_fraction: initial fraction of each layer's kept weights replaced per update (authors' code:
+            ``prune_rate``, ``0.5`` / ``0.3``).
+        floor: the cosine schedule's floor (authors' code: ``min_rate`` 0.005).
         **kwargs: ``sparsity`` (paper: 0.4), ``distribution``, ``dense``, ``seed``, ``init`` (weight
             init, :mod:`sparsenb.core.init`; default ``"dense"``: the model's own) of :class:`Method`.
     """
 
-    def __init__(self, mask_init: str = "snip", update_every: int = 100, prune_rate: float = 0.5,
-                 min_rate: float = 0.005, **kwargs: Any):
+    SETTINGS = {"UPDATE_EVERY": "update_every", "PRUNE_RATE": "drop_fraction", "SLAK_INIT": "mask_init"}
+
+    def __init__(self, mask_init: str = "snip", update_every: int = 100, drop_fraction: float = 0.5,
+                 floor: float = 0.005, **kwargs: Any):
         super().__init__(**kwargs)
         if mask_init not in ("snip", "random"):
             raise ValueError(f"mask_init must be 'snip' or 'random', got {mask_init!r}")
-        if update_every < 1 or not 0.0 <= min_rate <= prune_rate < 1.0:
-            raise ValueError(f"need update_every >= 1 and 0 <= min_rate <= prune_rate < 1; "
-                             f"got {update_every}, {min_rate}, {prune_rate}")
-        self.mask_init, self.update_every, self.prune_rate, self.min_rate = mask_init, update_every, prune_rate, min_rate
+        if update_every < 1 or not 0.0 <= floor <= drop_fraction < 1.0:
+            raise ValueError(f"need update_every >= 1 and 0 <= floor <= drop_fraction < 1; "
+                             f"got {update_every}, {floor}, {drop_fraction}")
+        self.mask_init, self.update_every, self.drop_fraction, self.floor = mask_init, update_every, drop_fraction, floor
 
     def __repr__(self) -> str:
         return (f"SLaK(sparsity={self.sparsity}, mask_init={self.mask_init!r}, update_every={self.update_every}, "
-                f"prune_rate={self.prune_rate})")
+                f"drop_fraction={self.drop_fraction})")
 
     def init_masks(self, model: nn.Module, data: Any = None) -> Masking:
         """SNIP (needs ``data``: an ``(x, y)`` batch or a loader) or random ERK masks at ``sparsity``."""
@@ -92,12 +98,12 @@ class SLaK(Method):
     def after_step(self, step: int, masks: Masking | None) -> None:
         if masks is None or not self.is_update_step(step):
             return
-        rate = cosine_prune_rate(step, self.total_steps, self.prune_rate, self.min_rate)
+        rate = cosine_prune_rate(step, self.total_steps, self.drop_fraction, self.floor)
         for mp in masks:
             if bool(mp.mask.all()):
                 continue  # a dense layer stays dense
             k = math.ceil(rate * int(mp.mask.sum()))
-            kept = mp.mask & ~magnitude_drop(mp.param, mp.mask, k)
-            grow = random_grow(kept, k, self.random_scores(mp.mask))
-            change = masks.update(mp.name, kept | grow, grow="zero")
+            kept = mp.mask & ~drop(criteria.magnitude(mp.param), mp.mask, k)
+            grown = grow(self.random_scores(mp.mask), ~kept, k)
+            change = masks.update(mp.name, kept | grown, grow="zero")
             self.log(step=step, layer=mp.name, change=change)

@@ -43,11 +43,12 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from ..core import criteria
 from ..core.masks import Masking, topk_mask
-from .rigl import rigl_masks
+from .edst import large_drop_and_grow
 
 __all__ = ["split_epochs", "triangular_lr", "reexplore_", "float_state", "superpose_", "magnitude_prune_",
-           "reestimate_bn", "train_cycle", "superposed_model", "dense_gradients"]
+           "reestimate_bn", "superposed_model", "dense_gradients"]
 
 
 def split_epochs(epochs: int, cycle_epochs: int, cycle_rate: float) -> tuple[int, int]:
@@ -98,7 +99,8 @@ def reexplore_(masks: Masking, fraction: float, growth: str, generator: torch.Ge
     For each sparse layer with ``nnz_l`` kept weights: drop the ``k = round(fraction * nnz_l)``
     smallest ``|w|``, grow ``k`` absent connections (just-dropped ones included) chosen
     uniformly at random (``growth="random"``, SET) or with the largest ``|grads[name]|``
-    (``growth="gradient"``, RigL). Grown weights start at zero; their optimizer moments are reset.
+    (``growth="gradient"``, RigL): EDST's re-exploration,
+    :func:`sparsenb.methods.edst.large_drop_and_grow`. Grown weights start at zero; their optimizer moments are reset.
     Dense layers (mask all ones) are left alone.
 
     Returns one ``{"layer", "grown", "dropped"}`` row per changed layer.
@@ -113,12 +115,9 @@ def reexplore_(masks: Masking, fraction: float, growth: str, generator: torch.Ge
     for mp in masks:
         if bool(mp.mask.all()):
             continue
-        k = round(fraction * int(mp.mask.sum()))
-        if growth == "gradient":
-            scores = grads[mp.name]
-        else:
-            scores = torch.rand(mp.mask.shape, generator=generator).to(mp.mask.device)
-        new = rigl_masks(mp.param, scores, mp.mask, k)
+        grad = grads[mp.name] if growth == "gradient" else None
+        scores = criteria.random(mp.mask, generator=generator) if growth == "random" else None
+        new = large_drop_and_grow(mp.param, grad, mp.mask, fraction, growth, scores)
         rows.append({"layer": mp.name, **masks.update(mp.name, new, grow="zero")})
     return rows
 
@@ -207,45 +206,6 @@ def reestimate_bn(model: nn.Module, loader: Iterable, device: str | torch.device
         bn.momentum = m
     model.train(was_training)
     return model
-
-
-def train_cycle(model: nn.Module, optimizer: torch.optim.Optimizer, loader: Iterable, cycle_epochs: int,
-                lr_min: float, lr_max: float, device: torch.device, augment: Callable | None = None,
-                amp: bool = False, loss_fn: Callable | None = None) -> list[dict]:
-    """Train one cycle of ``cycle_epochs`` epochs with the mask frozen and a per-step triangular LR.
-
-    The masks must already be attached to ``optimizer`` (pruned weights stay exactly zero);
-    nothing here changes them. Returns one row per epoch: ``epoch``, ``train_loss``,
-    ``train_acc``, ``lr_first``, ``lr_last`` (the LR of the epoch's first and last step).
-    """
-    loss_fn = loss_fn or nn.CrossEntropyLoss()
-    scaler = torch.amp.GradScaler(device.type, enabled=amp and device.type == "cuda")
-    n = len(loader)
-    rows = []
-    model.train()
-    for e in range(cycle_epochs):
-        loss_sum, correct, seen, lrs = 0.0, 0, 0, []
-        for i, (x, y) in enumerate(loader):
-            lr = triangular_lr((e + (i + 1) / n) / cycle_epochs, lr_min, lr_max)
-            for g in optimizer.param_groups:
-                g["lr"] = lr
-            lrs.append(lr)
-            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if augment is not None:
-                x = augment(x)
-            optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(device.type, enabled=amp):
-                out = model(x)
-                loss = loss_fn(out, y)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.detach().argmax(1) == y).sum())
-            seen += len(y)
-        rows.append({"epoch": e + 1, "train_loss": loss_sum / max(seen, 1), "train_acc": correct / max(seen, 1),
-                     "lr_first": lrs[0], "lr_last": lrs[-1]})
-    return rows
 
 
 def superposed_model(template: nn.Module, avg: dict[str, torch.Tensor], names: Iterable[str],

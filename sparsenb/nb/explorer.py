@@ -15,8 +15,8 @@ What it shows:
 Training is on scikit-learn's ``digits`` (8x8 images, offline) with Adam (lr 0.01, batch 64; it learns
 within a few clicks, where SGD at lr 0.1 takes epochs on a 90 % sparse net with PyTorch's default init). One click of "train" runs ``steps_per_update`` optimizer steps and one topology update:
 
-* ``rigl``: :class:`sparsenb.methods.rigl.RigL` with ``delta_t = steps_per_update``; its update runs
-  in ``after_backward`` of every ``delta_t``-th step (the schedule's ``T_end`` is put far away so
+* ``rigl``: :class:`sparsenb.methods.rigl.RigL` with ``update_every = steps_per_update``; its update runs
+  in ``after_backward`` of every ``update_every``-th step (the schedule's ``T_end`` is put far away so
   the drop fraction stays near ``alpha``);
 * ``set``: :class:`sparsenb.methods.set.SET`, whose update runs at an epoch end in the paper; here
   an "epoch" is ``steps_per_update`` steps;
@@ -38,7 +38,7 @@ from ..data import registry as D
 from .. import methods as M
 from ..core.distributions import DISTRIBUTIONS
 from ..models.classic import build
-from ..train.trainer import make_optimizer, set_seed
+from ..train.trainer import evaluate, make_optimizer, set_seed
 
 __all__ = ["Explorer", "MODELS", "METHODS"]
 
@@ -130,7 +130,7 @@ class Explorer:
         options: dict[str, Any] = dict(sparsity=self.sparsity.value, distribution=self.distribution.value,
                                        seed=self.seed)
         if self.method.value == "rigl":
-            options["delta_t"] = self.steps.value
+            options["update_every"] = self.steps.value
         self.method_obj = M.get(self.method.value, **options)
         self.masks = self.method_obj.init_masks(self.net)
         self.method_obj.setup(total_steps=FAR_AWAY, steps_per_epoch=self.steps.value, epochs=0)
@@ -160,7 +160,11 @@ class Explorer:
             return next(self._batches)
 
     def train(self) -> None:
-        """Train ``steps`` optimizer steps, ending with one topology update (none for ``static``); redraw."""
+        """Train ``steps`` optimizer steps, ending with one topology update (none for ``static``); redraw.
+
+        The method's hooks in a plain loop, written out rather than the Trainer's: a click runs a few
+        steps, and the batch iterator and the step count (numbered from 1) carry over between clicks,
+        while the Trainer runs whole epochs."""
         self.net.train()
         loss_fn = torch.nn.CrossEntropyLoss()
         k = self.steps.value
@@ -168,7 +172,7 @@ class Explorer:
             x, y = self._batch()
             self.optimizer.zero_grad(set_to_none=True)
             loss_fn(self.net(x), y).backward()
-            self.step += 1  # numbered from 1 here, so RigL's update (step % delta_t == 0) is this click's last step
+            self.step += 1  # numbered from 1 here, so RigL's update (step % update_every == 0) is this click's last step
             self.method_obj.after_backward(self.step, self.masks)
             self.optimizer.step()
             self.method_obj.after_step(self.step, self.masks)
@@ -178,12 +182,9 @@ class Explorer:
         self.test_acc = self.evaluate()
         self.draw()
 
-    @torch.no_grad()
     def evaluate(self) -> float:
         """Test accuracy on the digits test split (450 images)."""
-        self.net.eval()
-        correct = sum(int((self.net(x).argmax(1) == y).sum()) for x, y in self.test_loader)
-        return correct / len(self.data.y_test)
+        return evaluate(self.net, self.test_loader)["acc"]
 
     def densities(self) -> dict[str, float]:
         """Layer name -> density (kept / all weights) of the current masks."""

@@ -16,17 +16,23 @@ Evci et al., "Rigging the Lottery: Making All Tickets Winners", ICML 2020, Appen
   ``(3 f_S ΔT + 2 f_S + f_D) / (ΔT + 1)`` (Eq. in RigL, App. H).
 * dense training: ``3 f_D`` per step.
 
+Each method answers its own cost per step (:meth:`sparsenb.methods.Method.step_macs`), so no
+method name is looked up here.
+
 All counts are per example; multiply by the number of examples seen (steps x batch size).
 We report MACs; FLOPs are about twice that, and ratios are what the notebooks compare.
 """
 from __future__ import annotations
 
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import torch
 from torch import nn
 
-__all__ = ["layer_macs", "forward_macs", "step_macs", "training_macs", "relative", "sparse_run_macs",
+if TYPE_CHECKING:
+    from ..methods.base import Method
+
+__all__ = ["layer_macs", "forward_macs", "training_macs", "relative", "sparse_run_macs",
            "ensemble_macs"]
 
 _WEIGHT_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -85,31 +91,14 @@ def forward_macs(model: nn.Module, example: torch.Tensor | tuple, masked: bool =
     return sum(layer_macs(model, example, masked).values())
 
 
-def step_macs(method: str, f_sparse: float, f_dense: float | None = None,
-              delta_t: int | None = None) -> float:
-    """Average training MACs per example per step for a method (RigL App. H convention).
-
-    ``method``: "dense" (uses ``f_dense`` if given, else ``f_sparse`` is taken to be dense),
-    "static" / "set" / "ctre" / "sparse" (any fixed-cost sparse step: ``3 f_S``), or
-    "rigl" (needs ``f_dense`` and ``delta_t``, the steps between mask updates).
-    """
-    if method == "dense":
-        return 3.0 * (f_dense if f_dense is not None else f_sparse)
-    if method in ("static", "set", "ctre", "sparse", "snip", "grasp", "synflow"):
-        return 3.0 * f_sparse
-    if method == "rigl":
-        if f_dense is None or not delta_t or delta_t < 1:
-            raise ValueError("rigl needs f_dense and delta_t >= 1 (steps between mask updates)")
-        return (3.0 * f_sparse * delta_t + 2.0 * f_sparse + f_dense) / (delta_t + 1)
-    raise ValueError(f"unknown method {method!r} for step_macs; use dense, static, set, ctre or rigl")
-
-
-def training_macs(method: str, examples_seen: int, f_sparse: float, f_dense: float | None = None,
-                  delta_t: int | None = None) -> float:
-    """Total training MACs: ``examples_seen`` (epochs x training-set size) x :func:`step_macs`."""
+def training_macs(method: "Method", examples_seen: int, f_sparse: float, f_dense: float | None = None) -> float:
+    """Total training MACs: ``examples_seen`` (epochs x training-set size) x the method's average
+    MACs per example per step, :meth:`sparsenb.methods.Method.step_macs` (``3 f_S`` for a sparse
+    method with fixed-cost steps, ``3 f_D`` for ``dense``, RigL's App. H average for ``rigl``).
+    ``f_dense`` defaults to ``f_sparse``."""
     if examples_seen < 0:
         raise ValueError(f"examples_seen must be >= 0, got {examples_seen}")
-    return examples_seen * step_macs(method, f_sparse, f_dense, delta_t)
+    return examples_seen * method.step_macs(f_sparse, f_sparse if f_dense is None else f_dense)
 
 
 def relative(costs: Mapping[str, float], baseline: str) -> dict[str, float]:
@@ -130,7 +119,7 @@ def sparse_run_macs(steps: int, batch_size: int, f_sparse: float, f_dense: float
     (RigL App. H), except the ``dense_grad_steps`` mask updates that grow by gradient
     (RigL, EDST/DST with ``growth="gradient"``): they also compute the dense weight
     gradient, ``2 f_S + f_D`` per example instead of ``3 f_S``. With one such step every
-    ``ΔT + 1`` steps this equals :func:`step_macs` ``("rigl")`` times the examples seen.
+    ``ΔT + 1`` steps this equals RigL's :meth:`~sparsenb.methods.rigl.RigL.step_macs` times the examples seen.
     A last partial batch is counted as a full one (an upper bound of at most one batch per epoch).
     """
     if steps < 0 or batch_size < 1 or not 0 <= dense_grad_steps <= steps:

@@ -10,11 +10,27 @@ the train loader's generator).
 
 One training step::
 
-    zero_grad -> forward (autocast on CUDA) -> backward
+    zero_grad -> batch_fn(trainer, batch) = (loss, correct, n)   # forward (autocast on CUDA)
+    -> backward
     -> method.after_backward(step, masks)      # dense grads available (RigL)
     -> optimizer.step()                        # mask pre-hook zeroes pruned grads, post-hook re-applies masks
     -> method.after_step(step, masks)
-and after each epoch: method.on_epoch_end -> scheduler.step() -> evaluate -> checkpoint.
+    -> scheduler.step()                        # only with scheduler_step="step"
+    -> on_step(trainer, step)
+and after each epoch: method.on_epoch_end -> scheduler.step() (scheduler_step="epoch")
+-> evaluate_fn(trainer, test_loader) -> callbacks -> checkpoint.
+
+The hot loop stays lean: no host synchronisation per step (loss and correct
+predictions are summed on the device and read once per epoch) and no per-step
+python objects beyond the batch. ``batch_fn`` and ``evaluate_fn`` make the loop
+serve models that are not ``model(x) -> logits`` classifiers (a full-batch graph,
+a two-patch network trained by gradient descent); ``on_step`` is the place for
+per-step logging at chosen steps.
+
+:func:`evaluate` is the one evaluation helper for a model outside a Trainer
+(mean loss and accuracy over batches, exact python arithmetic); ``Trainer.evaluate``
+keeps its own reduction (float32, over the concatenated logits) because the
+committed records' accuracies were computed that way.
 """
 from __future__ import annotations
 
@@ -28,12 +44,14 @@ from typing import Any, Callable, Iterable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from ..core.masks import Masking
 from ..methods import Method
 
-__all__ = ["Trainer", "pick_device", "set_seed", "make_optimizer", "make_scheduler"]
+__all__ = ["Trainer", "pick_device", "set_seed", "make_optimizer", "make_scheduler", "FunctionLR", "evaluate",
+           "supervised_batch"]
 
 
 def pick_device(device: str | torch.device = "auto") -> torch.device:
@@ -81,6 +99,68 @@ def make_scheduler(optimizer: torch.optim.Optimizer, name: str, epochs: int,
     raise ValueError(f"unknown scheduler {name!r}; choose 'constant', 'cosine' or 'step'")
 
 
+class FunctionLR(torch.optim.lr_scheduler.LRScheduler):
+    """Set every group's learning rate to ``fn(t)`` exactly, ``t`` = number of ``step()`` calls so far.
+
+    Unlike :class:`torch.optim.lr_scheduler.LambdaLR` (``base_lr * factor``, which rounds), the value
+    is ``fn(t)`` itself, so a hand-written rule (e.g. a triangular cyclic LR set before every
+    optimizer step) is reproduced to the bit. ``fn`` is not saved in :meth:`state_dict`.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, fn: Callable[[int], float], last_epoch: int = -1):
+        self.fn = fn
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self) -> list[float]:
+        return [self.fn(self.last_epoch) for _ in self.optimizer.param_groups]
+
+    def state_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if k not in ("optimizer", "fn")}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable, device: str | torch.device | None = None,
+             loss_fn: Callable | None = None) -> dict[str, float]:
+    """``{"loss", "acc", "n"}`` of ``model`` (eval mode, restored afterwards) over ``batches`` of ``(x, y)``.
+
+    ``loss`` is the mean of ``loss_fn(logits, y, reduction="sum")`` (cross-entropy by default) and
+    ``acc`` = correct / n, both in python floats (one host sync per batch). ``batches`` is any
+    iterable of ``(x (B, ...), y (B,))`` pairs: a DataLoader, or ``zip(X.split(b), y.split(b))``.
+    ``device``: where ``x`` is moved (``None``: the model's first parameter's device).
+    """
+    loss_fn = loss_fn or F.cross_entropy
+    if device is None:
+        device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    loss = 0.0
+    correct = n = 0
+    for x, y in batches:
+        out = model(x.to(device, non_blocking=True))
+        y = y.to(out.device)
+        loss += float(loss_fn(out, y, reduction="sum"))
+        correct += int((out.argmax(1) == y).sum())
+        n += len(y)
+    model.train(was_training)
+    return {"loss": loss / max(n, 1), "acc": correct / max(n, 1), "n": n}
+
+
+def supervised_batch(trainer: "Trainer", batch: Any) -> tuple[torch.Tensor, torch.Tensor | None, int]:
+    """The default ``batch_fn``: ``(x, y)`` to the device, ``augment``, ``loss_fn(model(x), y)``.
+
+    Returns ``(loss, correct, n)``: the scalar loss to back-propagate, the number of correct
+    predictions as a device tensor (``None``: no training accuracy) and the batch size.
+    """
+    x, y = batch
+    x = x.to(trainer.device, non_blocking=True)
+    y = y.to(trainer.device, non_blocking=True)
+    if trainer.augment is not None:
+        x = trainer.augment(x)
+    out = trainer.model(x)
+    loss = trainer.loss_fn(out, y)
+    return loss, (out.detach().argmax(1) == y).sum(), len(y)
+
+
 class Trainer:
     """Train ``model`` with a sparse-training ``method``.
 
@@ -89,7 +169,8 @@ class Trainer:
         method: a :class:`sparsenb.methods.Method` (``None`` = dense).
         optimizer: built over ``model.parameters()``.
         epochs: number of epochs.
-        scheduler: optional LR scheduler, stepped once per epoch.
+        scheduler: optional LR scheduler, stepped once per epoch (``scheduler_step="epoch"``) or
+            after every optimizer step (``"step"``; e.g. :class:`FunctionLR` over steps).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a device.
         amp: mixed precision; ``None`` = on for CUDA only.
         loss_fn: ``loss_fn(logits, targets)``; cross-entropy by default.
@@ -99,11 +180,24 @@ class Trainer:
         callbacks: ``fn(trainer, row)`` called after each epoch with the history row.
         augment: ``fn(x) -> x`` applied to every training batch on the device (e.g.
             :class:`sparsenb.train.augment.RandomCropFlip`); its ``.generator``, if any, is checkpointed.
+        on_step: ``fn(trainer, step)`` after every optimizer step (and the per-step scheduler step),
+            ``step`` = 0-based index of the step just taken (as the method hooks see it).
+        batch_fn: ``fn(trainer, batch) -> (loss, correct, n)``, how a batch becomes a loss
+            (see :func:`supervised_batch`, the default); run under autocast when ``amp``.
+        evaluate_fn: ``fn(trainer, test_loader) -> dict`` merged into each epoch's history row
+            (called even when ``test_loader`` is None). Default: ``test_loss`` and ``test_acc`` of
+            :meth:`evaluate` when a ``test_loader`` is given. ``trainer.epoch`` is the 0-based epoch.
+        batch_bar: iterate each epoch's batches through a tqdm bar (shown only with
+            ``progress="batch"``). tqdm.auto's bar opens one throwaway iterator of the loader, which
+            draws one number from a DataLoader's ``generator`` per epoch: the committed records of
+            Trainer runs depend on that draw, so it is the default. ``False`` iterates the loader
+            plainly, as a hand-written ``for x, y in loader`` loop does (same batch order as such a loop).
 
     Attributes:
         masks: the :class:`Masking` the method created (``None`` for dense).
         history: one dict per epoch (``epoch, step, train_loss, train_acc,
-            test_loss, test_acc, density, lr, seconds``).
+            test_loss, test_acc, density, lr, seconds``); ``train_acc`` is nan when ``batch_fn``
+            returns no count; ``lr`` is the epoch's learning rate (with ``scheduler_step="step"``: of its first step).
     """
 
     def __init__(self, model: nn.Module, method: Method | None, optimizer: torch.optim.Optimizer,
@@ -111,9 +205,14 @@ class Trainer:
                  amp: bool | None = None, loss_fn: Callable | None = None,
                  checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
                  progress: bool | str = True, callbacks: Iterable[Callable] = (),
-                 init_data: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None):
+                 init_data: Any = None, augment: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                 scheduler_step: str = "epoch", on_step: Callable[["Trainer", int], None] | None = None,
+                 batch_fn: Callable[["Trainer", Any], tuple] | None = None,
+                 evaluate_fn: Callable[["Trainer", Any], dict] | None = None, batch_bar: bool = True):
         if epochs < 1:
             raise ValueError(f"epochs must be >= 1, got {epochs}")
+        if scheduler_step not in ("epoch", "step"):
+            raise ValueError(f"scheduler_step must be 'epoch' or 'step', got {scheduler_step!r}")
         self.device = pick_device(device)
         self.model = model.to(self.device)
         self.method = method
@@ -128,8 +227,14 @@ class Trainer:
         self.progress = progress
         self.callbacks = list(callbacks)
         self.augment = augment
+        self.scheduler_step = scheduler_step
+        self.on_step = on_step
+        self.batch_fn = batch_fn or supervised_batch
+        self.evaluate_fn = evaluate_fn
+        self.batch_bar = batch_bar
         self.history: list[dict] = []
         self.step = 0
+        self.epoch = 0
         self.start_epoch = 0
         self.masks: Masking | None = method.init_masks(self.model, init_data) if method else None
         if self.masks is not None:
@@ -145,17 +250,23 @@ class Trainer:
             self.load_checkpoint(self.checkpoint, train_loader)
         bar = tqdm(range(self.start_epoch, self.epochs), desc=type(self.method).__name__ if self.method else "dense",
                    initial=self.start_epoch, total=self.epochs, disable=not self.progress, leave=False)
+        per_step = self.scheduler is not None and self.scheduler_step == "step"
         for epoch in bar:
             t0 = time.perf_counter()
+            self.epoch = epoch
+            lr = self.optimizer.param_groups[0]["lr"]
             train_loss, train_acc = self._train_epoch(train_loader, epoch)
             if self.method is not None:
                 self.method.on_epoch_end(epoch, self.masks)
-            lr = self.optimizer.param_groups[0]["lr"]
-            if self.scheduler is not None:
-                self.scheduler.step()
+            if not per_step:
+                lr = self.optimizer.param_groups[0]["lr"]
+                if self.scheduler is not None:
+                    self.scheduler.step()
             row = {"epoch": epoch + 1, "step": self.step, "train_loss": train_loss, "train_acc": train_acc,
                    "density": self.masks.density() if self.masks is not None else 1.0, "lr": lr}
-            if test_loader is not None:
+            if self.evaluate_fn is not None:
+                row.update(self.evaluate_fn(self, test_loader))
+            elif test_loader is not None:
                 ev = self.evaluate(test_loader)
                 row.update(test_loss=ev["loss"], test_acc=ev["acc"])
             row["seconds"] = time.perf_counter() - t0
@@ -172,31 +283,36 @@ class Trainer:
         self.model.train()
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = 0
-        batches = tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=self.progress != "batch")
-        for x, y in batches:
-            x = x.to(self.device, non_blocking=True)
-            y = y.to(self.device, non_blocking=True)
-            if self.augment is not None:
-                x = self.augment(x)
+        seen = counted = 0
+        batch_fn, method, on_step = self.batch_fn, self.method, self.on_step
+        sched = self.scheduler if self.scheduler_step == "step" else None
+        batches = (tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=self.progress != "batch")
+                   if self.batch_bar else loader)
+        for batch in batches:
             self.optimizer.zero_grad(set_to_none=True)
             with torch.autocast(self.device.type, enabled=self.amp):
-                out = self.model(x)
-                loss = self.loss_fn(out, y)
+                loss, right, n = batch_fn(self, batch)
             self.scaler.scale(loss).backward()
             if self.scaler.is_enabled():
                 self.scaler.unscale_(self.optimizer)  # the method sees true gradient magnitudes
-            if self.method is not None:
-                self.method.after_backward(self.step, self.masks)
+            if method is not None:
+                method.after_backward(self.step, self.masks)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            if self.method is not None:
-                self.method.after_step(self.step, self.masks)
+            if method is not None:
+                method.after_step(self.step, self.masks)
+            if sched is not None:
+                sched.step()
             self.step += 1
-            loss_sum += loss.detach() * len(y)
-            correct += (out.detach().argmax(1) == y).sum()
-            seen += len(y)
-        return float(loss_sum) / max(seen, 1), float(correct) / max(seen, 1)
+            if on_step is not None:
+                on_step(self, self.step - 1)
+            loss_sum += loss.detach() * n
+            seen += n
+            if right is not None:
+                correct += right
+                counted += n
+        acc = float(correct) / counted if counted else (0.0 if seen == 0 else float("nan"))
+        return float(loss_sum) / max(seen, 1), acc
 
     # --------------------------------------------------------------- evaluate
     @torch.no_grad()
