@@ -119,7 +119,7 @@ def test_a_modified_run_goes_to_scratch_and_never_to_the_committed_record(tmp_pa
     monkeypatch.setattr(papermill, "execute_notebook", fake)
     assert cli.main(["run", NB01, "-p", "DATASET", "digits", "--quiet"]) == 130
     cfg = cli_resolve("01_set_rigl", "cpu", {"DATASET": "digits"})
-    scratch = tmp_path / "results" / "_scratch" / "01_set_rigl" / f"cpu-{R.config_hash(cfg)}"
+    scratch = tmp_path / "results" / "_scratch" / "01_set_rigl" / f"cpu-{R.config_hash(R.record_config('01_set_rigl', cfg))}"
     assert seen["OUT_DIR"] == str(scratch) and "_scratch" in seen["FIG_DIR"]
     err = capsys.readouterr().err
     assert "scratch folder (git-ignored)" in err and 'DATASET "digits" (profile: "mnist5k")' in err

@@ -7,7 +7,7 @@ import nbformat
 
 from sparsenb.nb import cli, gallery
 from sparsenb.nb.catalog import NOTEBOOKS, resolve
-from sparsenb.nb.record import config_hash
+from sparsenb.nb.record import config_hash, record_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -16,7 +16,7 @@ def test_every_committed_record_matches_its_profile_as_resolved_today():
     assert gallery.record_problems(ROOT) == []
     for stem in NOTEBOOKS:
         res = json.loads((ROOT / "results" / stem / "cpu" / "results.json").read_text())
-        assert res["config_hash"] == config_hash(resolve(stem, "cpu")), stem
+        assert res["config_hash"] == config_hash(record_config(stem, resolve(stem, "cpu"))), stem
 
 
 def _project_copy(tmp_path):

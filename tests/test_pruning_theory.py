@@ -127,3 +127,50 @@ def test_summarize_sweep():
     assert [r["p"] for r in out] == [0.0, 0.5] and [r["n"] for r in out] == [1, 2]
     assert out[0]["e_std"] == 0.0 and out[1]["e_mean"] == pytest.approx(0.3)
     assert out[1]["e_max"] == 0.4 and out[1]["e_std"] == pytest.approx(0.1414, abs=1e-4)
+
+
+# ---- the notebook's claim rules (pt.claims)
+def _synthetic_runs(errors_by_p, loss=1e-4, signal_neurons=3):
+    from sparsenb.experiments import pruning_fraction as pt
+    runs = [{"p": p, "seed": s, "test_err": e + 0.002 * s, "train_loss": loss, "train_err": 0.0, "signal_max": 1.0,
+             "noise_max": 0.5, "signal_neurons": 0 if p >= 0.98 else signal_neurons}
+            for p, e in errors_by_p.items() for s in range(4)]
+    return runs, pt.summarize_sweep(runs, pt.SWEEP_KEYS)
+
+
+def _mlp_summary(acc_by_p):
+    from sparsenb.experiments import pruning_fraction as pt
+    runs = [{"p": p, "test_acc": a, "train_loss": 0.1} for p, a in acc_by_p.items() for _ in range(2)]
+    return pt.summarize_sweep(runs, ["test_acc", "train_loss"])
+
+
+def _cfg(**kw):
+    from sparsenb.nb.catalog import resolve
+    return dict(resolve("05_pruning_fraction", "cpu"), P_GRID=[0.0, 0.3, 0.5, 0.7, 0.98], **kw)
+
+
+def test_claims_hold_on_a_curve_that_falls_to_a_threshold_then_reaches_chance():
+    from sparsenb.experiments import pruning_fraction as pt
+    runs, summary = _synthetic_runs({0.0: 0.09, 0.3: 0.07, 0.5: 0.04, 0.7: 0.2, 0.98: 0.49})
+    mlp = _mlp_summary({0.0: 0.95, 0.5: 0.955, 0.9: 0.94, 0.99: 0.80})
+    m, claims = pt.claims(_cfg(MLP_P=[0.0, 0.5, 0.9, 0.99]), runs, summary, mlp, num_classes=10)
+    by_id = {c["id"]: c for c in claims}
+    assert [c["id"] for c in claims] == ["low_error_below_threshold", "chance_error_at_large_p", "real_data_mild_pruning"]
+    assert by_id["low_error_below_threshold"]["holds"] is True and m["best_p"] == 0.5
+    assert m["best_p_test_err_mean"] == pytest.approx(0.043) and m["p0_vs_best_welch_p"] < 0.05
+    assert m["spearman_p_vs_err_below_best"] == pytest.approx(-1.0)
+    assert by_id["chance_error_at_large_p"]["holds"] is True and m["p_max_runs_without_signal_neuron"] == 4
+    assert by_id["real_data_mild_pruning"]["holds"] and by_id["real_data_mild_pruning"]["state"] == "held"
+    assert m["mlp/best_mild_p"] == 0.5 and m["p0.5/test_err_mean"] == pytest.approx(0.043)
+
+
+def test_claims_fail_when_pruning_does_not_help_or_the_net_does_not_fit():
+    from sparsenb.experiments import pruning_fraction as pt
+    runs, summary = _synthetic_runs({0.0: 0.04, 0.3: 0.06, 0.5: 0.08, 0.7: 0.2, 0.98: 0.3})  # best at p = 0
+    mlp = _mlp_summary({0.0: 0.95, 0.5: 0.90, 0.9: 0.89, 0.99: 0.94})
+    m, claims = pt.claims(_cfg(MLP_P=[0.0, 0.5, 0.9, 0.99]), runs, summary, mlp, num_classes=10)
+    assert [c["holds"] for c in claims] == [False, False, False]  # p* = 0; 30 % error is not chance; dense best
+    assert m["best_p"] == 0.0 and m["p0_vs_best_welch_p"] == 1.0
+    runs, summary = _synthetic_runs({0.0: 0.09, 0.3: 0.07, 0.5: 0.04, 0.7: 0.2, 0.98: 0.49}, loss=0.5)
+    _, claims = pt.claims(_cfg(MLP_P=[0.0, 0.5, 0.9, 0.99]), runs, summary, mlp, num_classes=10)
+    assert not claims[0]["holds"] and not claims[1]["holds"], "a net that does not fit its data holds neither claim"

@@ -75,7 +75,7 @@ def test_a_modified_run_goes_to_scratch_named_by_its_config_hash(project, capsys
     torch.set_num_threads(1)
     cfg = resolve("01_set_rigl", "cpu", {"DATASET": "digits"})
     run = snb.nb.Run("01_set_rigl", "cpu", cfg, device="cpu")
-    h = R.config_hash(cfg)
+    h = R.config_hash(R.record_config("01_set_rigl", cfg))
     assert run.out_dir == project / "results" / "_scratch" / "01_set_rigl" / f"cpu-{h}"
     assert run.fig_dir == project / "figures" / "_scratch" / "01_set_rigl" / f"cpu-{h}"
     assert run.destination.differences == ('DATASET "digits" (profile: "mnist5k")',)

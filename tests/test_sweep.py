@@ -46,13 +46,13 @@ def test_grid_expands_to_checked_cells(tmp_path):
 
 def test_yaml_grid_and_catalog_hash_match_the_record(tmp_path):
     from sparsenb.nb.catalog import resolve
-    from sparsenb.nb.record import config_hash
+    from sparsenb.nb.record import config_hash, record_config
     path = tmp_path / "g.yaml"
     path.write_text("gpus: 1\nsweep:\n  - notebook: 01_set_rigl\n    profile: smoke\n    params: {EPOCHS: 1}\n"
                     "    grid: {SPARSITIES: [[0.9], [0.95]]}\n")
     cells = sweep.load_grid(path)
     assert [c.params for c in cells] == [{"EPOCHS": 1, "SPARSITIES": [0.9]}, {"EPOCHS": 1, "SPARSITIES": [0.95]}]
-    assert cells[1].chash == config_hash(dict(resolve("01_set_rigl", "smoke", {"EPOCHS": 1, "SPARSITIES": [0.95]})))
+    assert cells[1].chash == config_hash(record_config("01_set_rigl", resolve("01_set_rigl", "smoke", {"EPOCHS": 1, "SPARSITIES": [0.95]})))
     assert cells[0].gpus == 1.0 and cells[0].cpus == 1.0
 
 

@@ -207,3 +207,91 @@ def test_train_truly_sparse_checkpoint_restores_the_model_exactly(tmp_path):
     for k, v in state["model"].items():
         assert torch.equal(model.state_dict()[k], v), k
     assert state["method"]["evolution_generator"].dtype == torch.uint8 and len(state["method"]["pruned"]) == 2
+
+
+# ---- the notebook's claim rules (tst.claims)
+def _runs(accs, **extra):
+    return [dict({"test_acc": a, "seconds": 1.0}, **extra) for a in accs]
+
+
+def _claims_cfg(sections):
+    from sparsenb.nb.catalog import resolve
+    return dict(resolve("06_truly_sparse", "smoke"), SECTIONS=sections, ACT_INITS=["he_uniform", "sparse_he"])
+
+
+def test_claims_apply_the_stated_rules_and_name_sections_not_run():
+    from sparsenb.experiments import truly_sparse as tst
+    sizes = [784, 100, 100, 10]
+    pruned = _runs([0.85, 0.86], sizes=sizes, active_neurons=[40, 40], nnz=50, nnz_init=100)
+    allrelu = _runs([0.86, 0.865], sizes=sizes, active_neurons=[95, 95])
+    relu = _runs([0.80, 0.81])
+    acts = {"he_uniform": {"relu": relu, "allrelu": allrelu, "pruned": pruned},
+            "sparse_he": {"relu": _runs([0.5, 0.5]), "allrelu": _runs([0.4, 0.4], sizes=sizes, active_neurons=[95, 95]),
+                          "pruned": _runs([0.3, 0.3], sizes=sizes, active_neurons=[90, 90], nnz=90, nnz_init=100)}}
+    scaling = [{"variant": "sparse", "width": 1000, "bytes": 1e4, "ms": 1.0},
+               {"variant": "dense", "width": 1000, "bytes": 4e6, "ms": 1.0},
+               {"variant": "sparse", "width": 8000, "bytes": 8.4e4, "ms": 2.0}]
+    m, claims = tst.claims(_claims_cfg(["scaling", "set", "activation", "pruning"]), 10, 1, scaling=scaling,
+                           set_truly=_runs([0.890, 0.892]), set_masked=_runs([0.889, 0.889]), acts=acts)
+    by_id = {c["id"]: c for c in claims}
+    assert by_id["scale"]["state"] == "not evaluated" and "SECTIONS" in by_id["scale"]["reason"]
+    assert by_id["scaling"]["holds"] and m["scaling/sparse_bytes_growth_over_width_growth"] == pytest.approx(8.4 / 8)
+    assert by_id["set"]["holds"] and by_id["set"]["state"] == "held"          # gap 0.2 points <= 0.5
+    assert by_id["activation"]["holds"]                                        # 86.25 > 80.5
+    assert by_id["pruning"]["holds"] and m["pruning/neurons_removed_frac_mean"] == pytest.approx(0.6)
+    assert m["pruning/neurons_without_inputs_unpruned_frac_mean"] == pytest.approx(0.05)
+    assert m["pruning/nnz_final_over_init_mean"] == pytest.approx(0.5)
+    assert not by_id["activation+sparse_he_init"]["holds"], "the second init arm gets its own ids"
+    assert not by_id["pruning+sparse_he_init"]["holds"]                       # only 5 % more neurons removed
+    assert m["relu/test_acc_std"] == pytest.approx(0.00707, abs=1e-5) and m["threads"] == 1
+
+
+def test_claims_fail_on_a_gap_and_a_loss_and_an_arm_at_chance_is_inconclusive():
+    from sparsenb.experiments import truly_sparse as tst
+    sizes = [784, 100, 10]
+    acts = {"he_uniform": {"relu": _runs([0.86]), "allrelu": _runs([0.85], sizes=sizes, active_neurons=[90]),
+                           "pruned": _runs([0.80], sizes=sizes, active_neurons=[30], nnz=1, nnz_init=2)}}
+    _, claims = tst.claims(_claims_cfg(["set", "activation", "pruning"]), 10, 1,
+                           set_truly=_runs([0.88]), set_masked=_runs([0.87]), acts=acts)
+    by_id = {c["id"]: c for c in claims}
+    assert [by_id[k]["holds"] for k in ("set", "activation", "pruning")] == [False, False, False]
+    _, claims = tst.claims(_claims_cfg(["set"]), 10, 1, set_truly=_runs([0.11]), set_masked=_runs([0.11]))
+    assert {c["id"]: c for c in claims}["set"]["state"] == "inconclusive"
+
+
+def test_claims_on_the_committed_record_give_its_committed_verdicts():
+    """The rules moved out of the notebook unchanged: runs rebuilt from results/06_truly_sparse/cpu's numbers
+    (per arm three seeds at mean - std, mean, mean + std) give the record's claims and metrics."""
+    import json
+    from pathlib import Path
+    from sparsenb.experiments import truly_sparse as tst
+    from sparsenb.nb.catalog import resolve
+
+    record = json.loads((Path(__file__).resolve().parents[1] / "results/06_truly_sparse/cpu/results.json").read_text())
+    m, cfg = record["metrics"], resolve("06_truly_sparse", "cpu")
+    sizes = [784, *cfg.HIDDEN_ACT, 10]
+    total = sum(cfg.HIDDEN_ACT)
+
+    def runs(key, **extra):
+        mean, std = m[f"{key}/test_acc_mean"], m[f"{key}/test_acc_std"]
+        return [dict({"test_acc": a}, **extra) for a in (mean - std, mean, mean + std)]
+
+    def arm(tag):
+        removed, ratio = m[f"pruning{tag}/neurons_removed_frac_mean"], m[f"pruning{tag}/nnz_final_over_init_mean"]
+        alive = round(total * (1 - removed))
+        return {"relu": runs(f"relu{tag}"), "allrelu": runs(f"allrelu{tag}", sizes=sizes, active_neurons=[total]),
+                "pruned": runs(f"pruned{tag}", sizes=sizes, active_neurons=[alive], nnz=ratio, nnz_init=1.0)}
+
+    big = {k: m[f"big/{k}"] for k in ("nnz", "test_acc", "seconds", "train_seconds", "peak_rss_mb", "sizes")}
+    big["history"] = [{}] * m["big/epochs"]
+    metrics, claims = tst.claims(
+        cfg, 10, m["threads"], cross=m["crossover"], scaling=m["scaling"],
+        set_truly=runs("set_truly_sparse", seconds=m["set_truly_sparse/seconds_mean"]),
+        set_masked=runs("set_masked", seconds=m["set_masked/seconds_mean"]),
+        acts={"he_uniform": arm(""), "sparse_he": arm("+sparse_he_init")}, big=big, dense_eq=m["big/dense_equivalent_bytes"])
+    assert [(c["id"], c["text"], c.get("detail", ""), c.get("reason", "")) for c in claims] == [
+        (c["id"], c["text"], c.get("detail", ""), c.get("reason", "")) for c in record["claims"]]
+    states = [c.get("state") or {True: "held", False: "not held"}[c["holds"]] for c in claims]
+    assert states == [c["state"] for c in record["claims"]]
+    for key, value in metrics.items():
+        assert value == (pytest.approx(m[key]) if isinstance(value, float) else m[key]), key

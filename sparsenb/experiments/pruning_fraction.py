@@ -67,7 +67,7 @@ from .common import summarize, train_fixed_masks
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "log_steps", "train_gd",
-           "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep"]
+           "mlp_prune_run", "summarize_sweep", "plot_sweep", "plot_dynamics", "plot_mlp_sweep", "SWEEP_KEYS", "claims"]
 
 Settings = settings_class("05_pruning_fraction")  # typed, frozen; from specs/05_pruning_fraction.json
 OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
@@ -268,3 +268,109 @@ def plot_mlp_sweep(rows: Sequence[Mapping], title: str = ""):
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------- claims
+SWEEP_KEYS = ["test_err", "train_loss", "train_err", "signal_max", "noise_max", "signal_neurons"]
+"""Per-run values of :func:`train_gd` that the synthetic sweep summarises (:func:`summarize_sweep`)."""
+
+
+def claims(cfg: Mapping[str, Any], results: Sequence[Mapping], summary: Sequence[Mapping],
+           mlp_summary: Sequence[Mapping], num_classes: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The notebook's recorded numbers and its three claims, computed from its runs.
+
+    Args:
+        cfg: the resolved settings (``P_GRID``, ``MLP_P``, ``TRAIN_LOSS_TOL``, ``LOW_ERR``, ``NEAR_CHANCE``,
+            ``ALPHA``, ``D``, ``N``, ``MLP_DATASET``, ``MLP_SEEDS``).
+        results: one dict per synthetic run (:func:`train_gd`: ``p``, ``test_err``, ``train_loss``,
+            ``signal_neurons`` ...).
+        summary: :func:`summarize_sweep` of ``results`` over :data:`SWEEP_KEYS`.
+        mlp_summary: :func:`summarize_sweep` of the real-data runs over ``["test_acc", "train_loss"]``
+            (must contain ``p = 0``).
+        num_classes: classes of the real data (for the chance-level rule of :mod:`sparsenb.nb.claims`).
+
+    Returns:
+        ``(metrics, claims)``: ``{name: value}`` for :meth:`Run.record`, and one dict per claim with the
+        keyword arguments of :meth:`Run.claim` (``text``, ``holds``, ``detail``, ``id`` and, for the
+        real-data claim, ``state``/``reason``).
+
+    Rules (fixed before running): (1) ``low_error_below_threshold`` holds if the lowest mean test error is
+    at some ``p* > 0``, every run with ``p <= p*`` fits (training loss ``<= TRAIN_LOSS_TOL``), that error is
+    ``<= LOW_ERR``, a one-sided Welch test says ``p = 0`` errs more than ``p*`` (``< ALPHA``) and the
+    Spearman correlation of ``p`` and error on ``[0, p*]`` is negative. (2) ``chance_error_at_large_p``
+    holds if at the largest ``p`` every run fits and the mean test error is ``>= NEAR_CHANCE``.
+    (3) ``real_data_mild_pruning`` holds if the best ``0 < p <= 0.9`` is at least as accurate as dense and
+    the largest ``p`` more than one point worse.
+    """
+    from scipy import stats
+    from ..nb.claims import comparison
+
+    m: dict[str, Any] = {}
+    for row in summary:
+        for k in SWEEP_KEYS:
+            m[f"p{row['p']}/{k}_mean"] = row[f"{k}_mean"]
+        m[f"p{row['p']}/test_err_std"] = row["test_err_std"]
+        m[f"p{row['p']}/train_loss_max"] = row["train_loss_max"]
+    for row in mlp_summary:
+        for k in ("test_acc_mean", "test_acc_std", "train_loss_mean"):
+            m[f"mlp/p{row['p']}/{k}"] = row[k]
+    by_p = {row["p"]: row for row in summary}
+    out = []
+
+    best = min(summary, key=lambda row: row["test_err_mean"])
+    p_best = best["p"]
+    below = [r for r in results if r["p"] <= p_best]
+    err0 = [r["test_err"] for r in results if r["p"] == 0.0]
+    err_best = [r["test_err"] for r in results if r["p"] == p_best]
+    welch = stats.ttest_ind(err0, err_best, equal_var=False, alternative="greater") if p_best > 0 else None
+    welch_p = float(welch.pvalue) if welch is not None and math.isfinite(welch.pvalue) else 1.0
+    curve = [row for row in summary if row["p"] <= p_best]
+    rho = (float(stats.spearmanr([row["p"] for row in curve], [row["test_err_mean"] for row in curve]).statistic)
+           if len(curve) > 2 else float("nan"))
+    fits = all(r["train_loss"] <= cfg["TRAIN_LOSS_TOL"] for r in below)
+    m.update({"best_p": p_best, "best_p_test_err_mean": best["test_err_mean"], "p0_vs_best_welch_p": welch_p,
+              "spearman_p_vs_err_below_best": rho if math.isfinite(rho) else 0.0})
+    synthetic = f"(two-layer net, signal-noise data, d = {cfg['D']}, n = {cfg['N']})"
+    out.append(dict(
+        text=f"Below a threshold, training loss goes to 0 and test error is low and falls as p grows {synthetic}",
+        holds=p_best > 0 and fits and best["test_err_mean"] <= cfg["LOW_ERR"] and welch_p < cfg["ALPHA"] and rho < 0,
+        id="low_error_below_threshold",
+        detail=f"lowest mean test error at p* = {p_best:g}: {100 * best['test_err_mean']:.1f}% vs "
+               f"{100 * by_p[0.0]['test_err_mean']:.1f}% at p = 0 (one-sided Welch p = {welch_p:.2g}); Spearman "
+               f"rho(p, error) on [0, p*] = {rho:.2f}; all runs with p <= p* reach training loss <= "
+               f"{cfg['TRAIN_LOSS_TOL']}: {fits} (max {max(r['train_loss'] for r in below):.1e}); mean errors by p: "
+               + ", ".join(f"{row['p']:g}: {100 * row['test_err_mean']:.1f}%" for row in summary)))
+
+    p_max = max(cfg["P_GRID"])
+    top = by_p[p_max]
+    top_runs = [r for r in results if r["p"] == p_max]
+    no_signal = sum(r["signal_neurons"] == 0 for r in top_runs)
+    m.update({"p_max": p_max, "p_max_train_loss_mean": top["train_loss_mean"],
+              "p_max_test_err_mean": top["test_err_mean"], "p_max_runs_without_signal_neuron": no_signal})
+    out.append(dict(
+        text=f"At a large p, training loss still goes to 0 while test error is near 50% {synthetic}",
+        holds=all(r["train_loss"] <= cfg["TRAIN_LOSS_TOL"] for r in top_runs) and top["test_err_mean"] >= cfg["NEAR_CHANCE"],
+        id="chance_error_at_large_p",
+        detail=f"p = {p_max:g}: training loss mean {top['train_loss_mean']:.1e} (max {top['train_loss_max']:.1e}, "
+               f"training error {100 * top['train_err_mean']:.1f}%), test error {100 * top['test_err_mean']:.1f}% "
+               f"± {100 * top['test_err_std']:.1f}; {no_signal} of {len(top_runs)} "
+               f"seeds have no neuron that keeps the signal coordinate; signal {top['signal_max_mean']:.2f} vs noise "
+               f"{top['noise_max_mean']:.2f}"))
+
+    mlp_by_p = {row["p"]: row for row in mlp_summary}
+    dense_acc = mlp_by_p[0.0]["test_acc_mean"]
+    best_mild = max((row for row in mlp_summary if 0 < row["p"] <= 0.9), key=lambda row: row["test_acc_mean"])
+    p_top = max(cfg["MLP_P"])
+    mlp_top = mlp_by_p[p_top]
+    m["mlp/best_mild_p"] = best_mild["p"]
+    mlp_holds = best_mild["test_acc_mean"] >= dense_acc and mlp_top["test_acc_mean"] < dense_acc - 0.01
+    state, reason = comparison(mlp_holds, {"dense": dense_acc, f"p = {best_mild['p']:g}": best_mild["test_acc_mean"],
+                                           f"p = {p_top:g}": mlp_top["test_acc_mean"]}, num_classes)
+    out.append(dict(
+        text=f"Real data (MLP on {cfg['MLP_DATASET']}): a mild random pruning fraction (p <= 0.9) is at least as "
+             f"accurate as dense, the largest (p = {p_top:g}) is more than one point worse",
+        holds=mlp_holds, id="real_data_mild_pruning", state=state, reason=reason,
+        detail=f"dense {100 * dense_acc:.2f}%, best mild p = {best_mild['p']:g}: {100 * best_mild['test_acc_mean']:.2f}%, "
+               f"p = {p_top:g}: {100 * mlp_top['test_acc_mean']:.2f}% ({cfg['MLP_SEEDS']} seeds); by p: "
+               + ", ".join(f"{row['p']:g}: {100 * row['test_acc_mean']:.2f}%" for row in mlp_summary)))
+    return m, out

@@ -30,14 +30,18 @@ SPECS = Path(__file__).with_name("specs")
 """The folder of the notebooks' spec files, ``<stem>.json``."""
 
 
-def setting(default: Any, help: str) -> Any:
+def setting(default: Any, help: str, hashed: bool = True) -> Any:
     """A config field with its default and one line of help (``field.metadata["help"]``).
 
-    Lists and dicts get a fresh copy per instance (a frozen dataclass still holds them by reference).
+    ``hashed=False`` (spec key ``"hashed": false``) marks a setting that a record neither stores in its
+    ``config`` nor hashes into its ``config_hash`` (``field.metadata["hashed"]``); see
+    :attr:`Notebook.unhashed`. Lists and dicts get a fresh copy per instance (a frozen dataclass still
+    holds them by reference).
     """
+    meta = {"help": help, "hashed": hashed}
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda: copy.deepcopy(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 def load_spec(stem: str) -> dict[str, Any]:
@@ -54,7 +58,8 @@ def settings_class(stem: str) -> type:
     """The frozen dataclass of notebook ``stem``'s settings, one field per entry of its spec's ``settings``:
     annotated with the spec's ``type``, defaulting to the ``cpu`` value, documented by its ``help``."""
     spec = load_spec(stem)
-    fields = [(name, s["type"], setting(s["default"], s["help"])) for name, s in spec["settings"].items()]
+    fields = [(name, s["type"], setting(s["default"], s["help"], s.get("hashed", True)))
+              for name, s in spec["settings"].items()]
     name = "".join(w.capitalize() for w in stem.split("_")[1:]) + "Settings"
     cls = dataclasses.make_dataclass(name, fields, frozen=True)
     cls.__module__ = spec["module"]
@@ -114,6 +119,16 @@ class Notebook:
                 raise ValueError(f"{self.stem}: profile {profile!r} sets {unknown}, which {self.config.__name__} "
                                  f"does not have; add the field to the config or fix the name")
         self.profiles = {profile: _resolve_profile(self.config, changed) for profile, changed in self.changes.items()}
+
+    @property
+    def unhashed(self) -> tuple[str, ...]:
+        """Settings declared ``"hashed": false`` in the spec: a run applies them, but its record's ``config``
+        and ``config_hash`` leave them out (:func:`sparsenb.nb.record.record_config`).
+
+        Used for ``THREADS`` where a notebook's committed record predates it as a setting: the thread
+        count is still recorded (``env.threads``) and checked against the profile's when a run decides
+        whether it may write the committed record (:func:`sparsenb.nb.record.differences`)."""
+        return tuple(f.name for f in dataclasses.fields(self.config) if not f.metadata.get("hashed", True))
 
 
 OMIT = "_omit"

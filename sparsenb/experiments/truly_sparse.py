@@ -59,7 +59,7 @@ from ..train.trainer import Trainer, evaluate, make_optimizer, make_scheduler, s
 from .spec import acc_text, settings_class
 
 __all__ = ["Settings", "OURS", "MaskedSquareLinear", "TopologyEvolution", "train_truly_sparse", "train_masked_set", "remove_neurons", "importance_prune_alive", "regrow_alive", "build_truly_sparse", "er_layer_nnz",
-           "scaling_sweep", "dense_equivalent_bytes", "peak_rss_mb", "active_neurons"]
+           "scaling_sweep", "dense_equivalent_bytes", "peak_rss_mb", "active_neurons", "claims"]
 
 Settings = settings_class("06_truly_sparse")  # typed, frozen; from specs/06_truly_sparse.json
 OURS = {  # the README gallery's number of each claim id in the spec, from results.json's metrics m
@@ -430,3 +430,132 @@ def plot_pruning(pruned: Sequence[dict], reference: Sequence[dict], title: str =
         fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------- claims
+def _mean(rs: Sequence[dict], k: str = "test_acc") -> float:
+    return sum(r[k] for r in rs) / len(rs)
+
+
+def _std(rs: Sequence[dict], k: str = "test_acc") -> float:
+    """Sample standard deviation over runs (0 for one run)."""
+    m = _mean(rs, k)
+    return (sum((r[k] - m) ** 2 for r in rs) / max(1, len(rs) - 1)) ** 0.5
+
+
+def claims(cfg: dict, num_classes: int, threads: int, cross: Sequence[dict] | None = None,
+           scaling: Sequence[dict] | None = None, set_truly: Sequence[dict] | None = None,
+           set_masked: Sequence[dict] | None = None, acts: dict[str, dict[str, list[dict]]] | None = None,
+           big: dict | None = None, dense_eq: dict | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The notebook's recorded numbers and its claims, from the results of the sections it ran.
+
+    Args:
+        cfg: the resolved settings (``SECTIONS``, ``HIDDEN``, ``DATASET``, ``SEEDS``, ``EPOCHS``,
+            ``HIDDEN_ACT``, ``ACT_INITS``).
+        num_classes: classes of the data (chance-level rule of :mod:`sparsenb.nb.claims`).
+        threads: torch threads of the run (recorded).
+        cross: rows of :func:`sparsenb.layers.backend.crossover_sweep` (section ``crossover``).
+        scaling: rows of :func:`scaling_sweep` (section ``scaling``).
+        set_truly, set_masked: one :func:`train_truly_sparse` / :func:`train_masked_set` result per seed
+            (section ``set``).
+        acts: ``{init: {"relu": runs, "allrelu": runs, "pruned": runs}}`` (sections ``activation`` and
+            ``pruning``); the first of ``ACT_INITS`` keeps the plain claim ids, the others get ``+<init>_init``.
+        big: the big run's result and ``dense_eq`` its :func:`dense_equivalent_bytes` (section ``scale``).
+
+    Returns:
+        ``(metrics, claims)``: ``{name: value}`` for :meth:`Run.record`, and one dict of :meth:`Run.claim`
+        keyword arguments per claim; a section not in ``SECTIONS`` gives its claim as ``not evaluated``.
+
+    Rules: ``scaling`` holds if the sparse layer's bytes grow between 0.5 and 2 times as fast as its width;
+    ``set`` if truly sparse and masked SET are within 0.5 points; ``activation`` if All-ReLU's mean accuracy
+    beats ReLU's; ``pruning`` if importance pruning leaves at least 30 % more neurons without inputs than
+    no pruning, at most 1 point less accurate; ``scale`` if a >= 1,000,000-neuron MLP trains within 30 min.
+    """
+    from ..layers.backend import crossover_densities
+    from ..nb.claims import comparison
+
+    sections = cfg["SECTIONS"]
+    m: dict[str, Any] = {"threads": threads}
+    out: list[dict[str, Any]] = []
+    if "crossover" in sections:
+        m["crossover"] = cross
+        m["crossover_density"] = {str(w): c for w, c in crossover_densities(cross).items()}
+    on = f"(MLP {cfg['HIDDEN']}, {cfg['DATASET']})"
+    text = {"scaling": "Truly sparse layer memory grows linearly with width at fixed epsilon (dense: quadratically)",
+            "set": f"Truly sparse SET matches masked SET within 0.5 points {on}",
+            "activation": f"All-ReLU improves accuracy over ReLU {on}",
+            "pruning": f"Importance pruning removes a large fraction of neurons with little accuracy loss {on}",
+            "scale": f"An MLP with 1,000,000 hidden neurons trains with truly sparse SET on a 2-core CPU within 30 "
+                     f"minutes ({cfg['DATASET']})"}
+    for section in [s for s in text if s not in sections]:  # a claim is never dropped silently
+        out.append(dict(text=text[section], holds=None, id=section, state="not evaluated",
+                        reason=f"section {section!r} not in SECTIONS {sections}"))
+    if "scaling" in sections:
+        m["scaling"] = scaling
+        sp = [r for r in scaling if r["variant"] == "sparse"]
+        growth = (sp[-1]["bytes"] / sp[0]["bytes"]) / (sp[-1]["width"] / sp[0]["width"])
+        m["scaling/sparse_bytes_growth_over_width_growth"] = growth
+        out.append(dict(text=text["scaling"], holds=0.5 <= growth <= 2.0, id="scaling",
+                        detail=f"bytes grew {sp[-1]['bytes'] / sp[0]['bytes']:.1f}x for a "
+                               f"{sp[-1]['width'] / sp[0]['width']:.0f}x wider layer ({sp[0]['width']} -> "
+                               f"{sp[-1]['width']}); time {sp[0]['ms']:.2f} -> {sp[-1]['ms']:.2f} ms"))
+    if "set" in sections:
+        for name, rs in (("set_truly_sparse", set_truly), ("set_masked", set_masked)):
+            m[f"{name}/test_acc_mean"], m[f"{name}/test_acc_std"] = _mean(rs), _std(rs)
+            m[f"{name}/seconds_mean"] = _mean(rs, "seconds")
+        gap = _mean(set_truly) - _mean(set_masked)
+        state, reason = comparison(abs(gap) <= 0.005, {"truly sparse SET": _mean(set_truly),
+                                                       "masked SET": _mean(set_masked)}, num_classes)
+        out.append(dict(text=text["set"], holds=abs(gap) <= 0.005, id="set", state=state, reason=reason,
+                        detail=f"truly sparse {100 * _mean(set_truly):.2f} ± {100 * _std(set_truly):.2f} vs masked "
+                               f"{100 * _mean(set_masked):.2f} ± {100 * _std(set_masked):.2f} % over {cfg['SEEDS']} seeds "
+                               f"(gap {100 * gap:+.2f} points); both evolve all layers"))
+    for init, arm in (acts or {}).items():  # the same rules on each init arm
+        first = init == cfg["ACT_INITS"][0]  # the authors' init keeps the ids
+        key = (lambda v: v) if first else (lambda v, init=init: f"{v}+{init}_init")
+        tag = "" if first else f" (sparsity-aware init {init!r})"
+        relu, allrelu, pruned = arm["relu"], arm["allrelu"], arm["pruned"]
+        if "activation" in sections:
+            for name, rs in (("relu", relu), ("allrelu", allrelu)):
+                m[f"{key(name)}/test_acc_mean"], m[f"{key(name)}/test_acc_std"] = _mean(rs), _std(rs)
+            holds = _mean(allrelu) > _mean(relu)
+            state, reason = comparison(holds, {"All-ReLU": _mean(allrelu), "ReLU": _mean(relu)}, num_classes)
+            out.append(dict(text=text["activation"] + tag, holds=holds, id=key("activation"), state=state, reason=reason,
+                            detail=f"All-ReLU {100 * _mean(allrelu):.2f} ± {100 * _std(allrelu):.2f} vs ReLU "
+                                   f"{100 * _mean(relu):.2f} ± {100 * _std(relu):.2f} % ({cfg['SEEDS']} seeds, "
+                                   f"{cfg['EPOCHS']} epochs, {len(cfg['HIDDEN_ACT'])} hidden layers)"))
+        if "pruning" in sections:
+            total = sum(pruned[0]["sizes"][1:-1])
+            removed = [1 - sum(r["active_neurons"]) / total for r in pruned]
+            removed_ref = [1 - sum(r["active_neurons"]) / total for r in allrelu]
+            frac, frac_ref = sum(removed) / len(removed), sum(removed_ref) / len(removed_ref)
+            m[f"{key('pruned')}/test_acc_mean"], m[f"{key('pruned')}/test_acc_std"] = _mean(pruned), _std(pruned)
+            m[f"{key('pruning')}/neurons_removed_frac_mean"] = frac
+            m[f"{key('pruning')}/neurons_without_inputs_unpruned_frac_mean"] = frac_ref
+            m[f"{key('pruning')}/nnz_final_over_init_mean"] = sum(r["nnz"] / r["nnz_init"] for r in pruned) / len(pruned)
+            loss = _mean(allrelu) - _mean(pruned)
+            holds = frac - frac_ref >= 0.3 and loss <= 0.01
+            state, reason = comparison(holds, {"pruned": _mean(pruned), "unpruned": _mean(allrelu)}, num_classes)
+            out.append(dict(text=text["pruning"] + tag, holds=holds, id=key("pruning"), state=state, reason=reason,
+                            detail=f"{100 * frac:.1f} % of hidden neurons have no input left (unpruned: "
+                                   f"{100 * frac_ref:.1f} %); accuracy {100 * _mean(pruned):.2f} vs "
+                                   f"{100 * _mean(allrelu):.2f} % (loss {100 * loss:+.2f} points). 'Large' = at least "
+                                   f"30 % more neurons removed than without pruning, 'little' = at most 1 point"))
+    if "scale" in sections:
+        hidden = sum(big["sizes"][1:-1])
+        for k in ("nnz", "test_acc", "seconds", "train_seconds", "peak_rss_mb"):
+            m[f"big/{k}"] = big[k]
+        m["big/sizes"], m["big/hidden_neurons"] = big["sizes"], hidden
+        m["big/epochs"], m["big/dense_equivalent_bytes"] = len(big["history"]), dense_eq
+        if hidden < 1_000_000:
+            out.append(dict(text=text["scale"], holds=None, id="scale", state="not evaluated",
+                            reason=f"this profile's big MLP has {hidden:,} hidden neurons, fewer than 1,000,000 "
+                                   f"(run --profile scale)"))
+        else:
+            state, reason = comparison(big["seconds"] <= 1800, {"1M-neuron MLP": big["test_acc"]}, num_classes)
+            out.append(dict(text=text["scale"], holds=big["seconds"] <= 1800, id="scale", state=state, reason=reason,
+                            detail=f"{big['sizes']}, nnz {big['nnz']:,}, {len(big['history'])} epochs on "
+                                   f"{cfg['DATASET']} in {big['seconds'] / 60:.1f} min, peak RSS "
+                                   f"{big['peak_rss_mb'] / 1024:.2f} GB (dense equivalent: "
+                                   f"{dense_eq['training'] / 2**30:.0f} GB to train), test acc {100 * big['test_acc']:.2f} %"))
+    return m, out

@@ -9,7 +9,7 @@ builds a :class:`Notebook` of each into :data:`NOTEBOOKS`, so that ``sparsenb
 list`` can show them without running anything and the notebook's ``parameters``
 cell stays literals only. A notebook resolves its settings with::
 
-    cfg = snb.nb.catalog.resolve("01_set_rigl", PROFILE, overrides={"EPOCHS": EPOCHS, ...})
+    cfg = snb.nb.settings("01_set_rigl", globals())   # = resolve("01_set_rigl", PROFILE, {"EPOCHS": EPOCHS, ...})
 
 Profiles: ``smoke`` (seconds, CI), ``cpu`` (minutes, offline, the committed
 record) and ``paper`` (the paper's setting; full data, meant for a GPU).
@@ -113,14 +113,14 @@ def settings(stem: str, namespace: dict[str, Any]) -> Config:
         cfg = snb.nb.settings("01_set_rigl", globals())
 
     ``PROFILE`` comes from ``namespace``; a parameter left at ``None`` takes the profile's value;
-    names the profile does not know (``OUT_DIR``, ``PROGRESS``, ``DEVICE`` ...) are not settings and are skipped.
+    names no profile has (``OUT_DIR``, ``DEVICE``, ``PROGRESS`` ...) are not settings and are skipped.
+    ``THREADS`` is a setting of every notebook; :class:`~sparsenb.nb.record.Run` applies it.
     """
     if "PROFILE" not in namespace:
         raise ValueError(f"{stem}: no PROFILE in the namespace given to settings(); pass globals() from the notebook")
     nb = notebooks().get(stem)
     if nb is None:
         raise ValueError(f"unknown notebook {stem!r}; known: {sorted(notebooks())}")
-    known = set(params.notebook_spec(stem)) | {k for prof in nb.profiles.values() for k in prof}
-    not_settings = {"PROFILE", "OUT_DIR", "FIG_DIR", "PROGRESS", "DEVICE"}  # DEVICE: where it runs, not what
-    overrides = {k: namespace[k] for k in sorted(known - not_settings) if k in namespace}
+    known = {k for prof in nb.profiles.values() for k in prof}
+    overrides = {k: namespace[k] for k in sorted(known) if k in namespace}
     return resolve(stem, namespace["PROFILE"], overrides)

@@ -88,7 +88,7 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
     """Check everything that can be checked before a kernel starts; a str is the error line."""
     from . import params as P
     from .catalog import INTERACTIVE, NOTEBOOKS, resolve
-    from .record import config_hash, destination
+    from .record import config_hash, destination, record_config
     from ..train.trainer import pick_device
 
     nb = Path(args.notebook)
@@ -147,7 +147,7 @@ def _plan(args: argparse.Namespace) -> _Plan | str:
         if problem:
             return problem
     values.update(OUT_DIR=str(out.resolve()), FIG_DIR=str(figs.resolve()))
-    return _Plan(nb, values, out, figs, note, config_hash(dict(cfg)) if cfg else None, out / "results.json")
+    return _Plan(nb, values, out, figs, note, config_hash(record_config(stem, cfg)) if cfg else None, out / "results.json")
 
 
 def _record_note(plan: _Plan) -> str:
@@ -256,7 +256,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     from . import params as P
     from .catalog import NOTEBOOKS, resolve
-    from .record import SCRATCH, config_hash, project_root
+    from .record import SCRATCH, config_hash, project_root, record_config
 
     root = project_root()
     nb = Path(args.notebook)
@@ -271,9 +271,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         print(f"sparsenb verify: no record at {committed_path}; run it first or give --committed", file=sys.stderr)
         return 2
     committed = json.loads(committed_path.read_text())
-    if stem in NOTEBOOKS and committed["config_hash"] != config_hash(resolve(stem, profile)):
+    if stem in NOTEBOOKS and committed["config_hash"] != config_hash(record_config(stem, resolve(stem, profile))):
         print(f"sparsenb verify: {committed_path} was made with a config that is not the {profile} profile's "
-              f"today (hash {committed['config_hash']} vs {config_hash(resolve(stem, profile))}); "
+              f"today (hash {committed['config_hash']} vs {config_hash(record_config(stem, resolve(stem, profile)))}); "
               f"re-run it with `sparsenb run` instead", file=sys.stderr)
         return 2
     spec = P.notebook_spec(stem, nb)

@@ -22,7 +22,7 @@ import json
 from pathlib import Path
 
 from .catalog import NOTEBOOKS, resolve
-from .record import config_hash, differences, project_root
+from .record import config_hash, differences, project_root, record_config
 from .claims import HELD, NOT_HELD, state_of
 
 __all__ = ["gallery_markdown", "update_readme", "replace_block", "record_problems", "record_problem", "measured_minutes",
@@ -44,7 +44,7 @@ def _load(root: Path, stem: str, profile: str = "cpu") -> tuple[Path, dict | Non
 
 def record_problem(stem: str, res: dict, path: Path | str, profile: str = "cpu") -> str | None:
     """Why the record ``res`` (read from ``path``) cannot stand for ``profile`` of ``stem``; None if it can."""
-    want = config_hash(resolve(stem, profile))
+    want = config_hash(record_config(stem, resolve(stem, profile)))
     if res.get("config_hash") != want:
         return (f"{path}: config hash {res.get('config_hash')} is not the {profile} profile's {want} "
                 f"(the profile changed or the record came from a modified run): re-run "

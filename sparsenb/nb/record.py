@@ -70,7 +70,7 @@ import torch
 
 from .claims import HELD, NOT_HELD, check_state
 
-__all__ = ["Run", "record", "claim", "config_hash", "write_json", "current_run", "project_root",
+__all__ = ["Run", "record", "claim", "config_hash", "record_config", "write_json", "current_run", "project_root",
            "destination", "Destination", "RecordProtectedError", "cache_status", "SCRATCH",
            "NON_NUMERIC_PARAMETERS", "RECORD_ENV"]
 
@@ -102,6 +102,16 @@ def project_root() -> Path:
 def config_hash(config: dict) -> str:
     """First 12 hex digits of the sha256 of the config as sorted JSON."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+def record_config(notebook: str, config: dict) -> dict:
+    """The part of ``config`` a record of ``notebook`` stores and hashes: every setting but those its spec
+    declares ``"hashed": false`` (:attr:`sparsenb.experiments.spec.Notebook.unhashed`, e.g. ``THREADS``
+    of a notebook whose committed record predates that setting). Unknown notebooks: ``config`` unchanged."""
+    from .catalog import notebooks
+    nb = notebooks().get(notebook)
+    skip = set(nb.unhashed) if nb else set()
+    return {k: v for k, v in config.items() if k not in skip}
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -209,12 +219,13 @@ def differences(notebook: str, profile: str, config: dict, threads: int, device:
     nb = NOTEBOOKS.get(notebook)
     if nb is None or profile not in nb.profiles:
         return [f"{notebook} has no catalog profile {profile!r}"]
-    expected = dict(nb.profiles[profile], PROFILE=profile)
+    full = dict(nb.profiles[profile], PROFILE=profile)
+    config, expected = record_config(notebook, config), record_config(notebook, full)
     out = [f"{k} {_short(config.get(k))} (profile: {_short(expected.get(k))})"
            for k in sorted(set(config) | set(expected)) if config.get(k) != expected.get(k)]
     if config_hash(config) != config_hash(expected) and not out:
         out.append("config differs from the profile's")
-    want = expected.get("THREADS", 1)
+    want = full.get("THREADS", 1)
     if want and threads != want:
         out.append(f"threads {threads} (profile: {want})")
     kind = str(device).split(":")[0]
@@ -231,7 +242,7 @@ def destination(notebook: str, profile: str, config: dict, threads: int, device:
     canon_out, canon_fig = root / "results" / notebook / profile, root / "figures" / notebook / profile
     if not diff:
         return Destination(canon_out, canon_fig, True, (), canon_out, canon_fig)
-    name = f"{profile}-{config_hash(config)}"
+    name = f"{profile}-{config_hash(record_config(notebook, config))}"
     for d in diff:
         if d.startswith("threads "):
             name += f"-threads{threads}"
@@ -268,7 +279,9 @@ class Run:
     Args:
         notebook: notebook stem, e.g. ``"01_set_rigl"``.
         profile: ``"smoke"``, ``"cpu"`` or ``"paper"``.
-        config: the resolved settings (JSON-serialisable); hashed into ``config_hash``.
+        config: the resolved settings (JSON-serialisable); :func:`record_config` of them is stored and
+            hashed into ``config_hash``. Its ``THREADS`` (if given and not 0) is applied here,
+            ``torch.set_num_threads(THREADS)``, the one place a notebook's thread count is set.
         out_dir: results folder; ``None`` = ``results/<notebook>/<profile>`` for an unmodified profile
             run, else ``results/_scratch/<notebook>/<profile>-<config hash>``.
         fig_dir: figures folder; ``None`` = ``figures/...`` chosen the same way.
@@ -282,10 +295,13 @@ class Run:
     def __init__(self, notebook: str, profile: str, config: dict, out_dir: str | os.PathLike | None = None,
                  fig_dir: str | os.PathLike | None = None, device: str = "cpu"):
         global _CURRENT
-        self.config = dict(config)
+        if config.get("THREADS"):
+            torch.set_num_threads(int(config["THREADS"]))
+        self.settings = dict(config)
+        self.config = record_config(notebook, self.settings)
         self.hash = config_hash(self.config)
         threads = torch.get_num_threads()
-        dest = destination(notebook, profile, self.config, threads, str(device))
+        dest = destination(notebook, profile, self.settings, threads, str(device))
         on_purpose = os.environ.get(RECORD_ENV) == "1"
         default_out = dest.canonical_out if on_purpose else dest.out_dir
         default_fig = dest.canonical_fig if on_purpose else dest.fig_dir

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .cli import _leaves, _one_line
-from .record import config_hash, project_root, write_json
+from .record import config_hash, project_root, record_config, write_json
 
 __all__ = ["GridError", "Cell", "load_grid", "run_sweep", "tidy_table"]
 
@@ -180,7 +180,7 @@ def _expand(block: dict, top: dict, base: Path, where: str) -> list[Cell]:
                 P.check(spec, dict(values, PROFILE=profile), where=stem, profile=profile)
                 if in_catalog:
                     keys = NOTEBOOKS[stem].profiles[profile]
-                    chash = config_hash(dict(resolve(stem, profile, {k: v for k, v in values.items() if k in keys})))
+                    chash = config_hash(record_config(stem, resolve(stem, profile, {k: v for k, v in values.items() if k in keys})))
                 else:
                     chash = config_hash(dict(values, PROFILE=profile))
             except ValueError as e:  # ParameterError and resolve's unknown profile: one line each
