@@ -38,7 +38,7 @@ __all__ = ["CROSSOVER_DENSITY", "choose_backend", "sparse_linear", "crossover_sw
 #: faster than a masked dense one (batch 128, float32, CPU). Measured by ``benchmarks/crossover.py``
 #: (``results/benchmarks/crossover.json``: 2-core AMD EPYC, 1 thread, on a machine shared with other
 #: work, see the load recorded there; re-measure on an idle machine); a test checks the two agree.
-CROSSOVER_DENSITY: dict[int, float] = {256: 0.13, 1024: 0.25, 4096: 0.25}
+CROSSOVER_DENSITY: dict[int, float] = {256: 0.036, 1024: 0.25, 4096: 0.27}
 
 BACKENDS = ("auto", "masked", "truly_sparse")
 

@@ -80,13 +80,21 @@ def _crossover_rows(d: dict) -> list[str]:
             f"{cells} | — | — | {_run(d)} |"]
 
 
+def _trainer_rows(d: dict) -> list[str]:
+    res, target = d["results"], d["targets"]["trainer_vs_plain"]
+    spread = res["ratio_spread"]
+    return [f"| training loop | `Trainer` / plain hand-written loop (same bookkeeping), dense {res['model']} | "
+            f"{_ratio(spread['trainer_vs_plain'])}; vs a bare loop {_ratio(spread['trainer_vs_bare'])} | "
+            f"≤ {target:.2f}x | {_verdict(res['met']['trainer_vs_plain'])} | {_run(d)} |"]
+
+
 def perf_markdown(root: Path | None = None) -> str:
     """The performance table (Markdown) from ``<root>/results/benchmarks/*.json``."""
     root = root or project_root()
     lines = ["| benchmark | what | measured: median (quartiles of paired rounds) | target | met? | threads | "
              "max load | date |", "|---|---|---|---|---|---|---|---|"]
     for name, rows in (("mask_overhead", _mask_rows), ("truly_sparse", _truly_sparse_rows),
-                       ("crossover", _crossover_rows)):
+                       ("crossover", _crossover_rows), ("trainer_overhead", _trainer_rows)):
         d = _load(root, name)
         if d is None:
             lines.append(f"| `{name}` | not run yet | — | — | — | — | — | — |")

@@ -288,17 +288,27 @@ class Trainer:
         sched = self.scheduler if self.scheduler_step == "step" else None
         batches = (tqdm(loader, desc=f"epoch {epoch + 1}", leave=False, disable=self.progress != "batch")
                    if self.batch_bar else loader)
+        opt, scaler, amp = self.optimizer, self.scaler, self.amp
+        scaled = scaler.is_enabled()
         for batch in batches:
-            self.optimizer.zero_grad(set_to_none=True)
-            with torch.autocast(self.device.type, enabled=self.amp):
+            opt.zero_grad(set_to_none=True)
+            if amp:
+                with torch.autocast(self.device.type):
+                    loss, right, n = batch_fn(self, batch)
+            else:  # no autocast context at all: the plain loop's cost
                 loss, right, n = batch_fn(self, batch)
-            self.scaler.scale(loss).backward()
-            if self.scaler.is_enabled():
-                self.scaler.unscale_(self.optimizer)  # the method sees true gradient magnitudes
+            if scaled:
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)  # the method sees true gradient magnitudes
+            else:
+                loss.backward()
             if method is not None:
                 method.after_backward(self.step, self.masks)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            if scaled:
+                scaler.step(opt)
+                scaler.update()
+            else:
+                opt.step()
             if method is not None:
                 method.after_step(self.step, self.masks)
             if sched is not None:
