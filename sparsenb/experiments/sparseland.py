@@ -357,6 +357,8 @@ def lesson(section: str, S: dict, T: dict, cfg: dict, verdicts: dict[str, str]) 
     s = cfg["SPARSITY"]
     links = ", ".join(f"`notebooks/{n}.ipynb`" for n in LINKS[section])
     v = lambda i: f"**{verdicts.get(i, 'not evaluated')}**"
+    acc = lambda arm: _p(S[f"{arm}@{s}"]["mean"])  # mean accuracy of an arm at the lesson's sparsity
+    with_std = lambda arm: f"{acc(arm)} ± {100 * S[f'{arm}@{s}']['std']:.2f}"
     if section == "equal_params":
         parts = [f"density {1 - b:g}: sparse {_p(S[f'static_erk@{b}']['mean'])} vs dense narrow {_p(S[f'dense_narrow@{b}']['mean'])}"
                  for b in cfg["EQUAL_PARAM_SPARSITIES"]]
@@ -380,20 +382,19 @@ def lesson(section: str, S: dict, T: dict, cfg: dict, verdicts: dict[str, str]) 
                 f"for {r['cost']:.2f} ({r['cost'] / a['cost']:.2f}x the cost); static sparse training {_p(S[f'static_erk@{s}']['mean'])}. "
                 f"Claim: {v('sparse_training_matches_pruning')}.")
     elif section == "dense_to_sparse":
-        text = (f"GMP starts dense and prunes along the cubic schedule to sparsity {s:g}: {_p(S[f'gmp@{s}']['mean'])} at a training "
-                f"cost of {S[f'gmp@{s}']['cost']:.2f} dense epochs; sparse-to-sparse SET {_p(S[f'set@{s}']['mean'])} and RigL "
-                f"{_p(S[f'rigl@{s}']['mean'])} at {S[f'rigl@{s}']['cost']:.2f}. Claim *GMP beats both*: {v('gmp_beats_sparse_to_sparse')}.")
+        text = (f"GMP starts dense and prunes along the cubic schedule to sparsity {s:g}: {acc('gmp')} at a training "
+                f"cost of {S[f'gmp@{s}']['cost']:.2f} dense epochs; sparse-to-sparse SET {acc('set')} and RigL "
+                f"{acc('rigl')} at {S[f'rigl@{s}']['cost']:.2f}. Claim *GMP beats both*: {v('gmp_beats_sparse_to_sparse')}.")
     elif section == "static_vs_dynamic":
-        text = (f"Same random ERK start, same budget: static {_p(S[f'static_erk@{s}']['mean'])} ± {100 * S[f'static_erk@{s}']['std']:.2f}, "
-                f"SET {_p(S[f'set@{s}']['mean'])} ± {100 * S[f'set@{s}']['std']:.2f}, RigL {_p(S[f'rigl@{s}']['mean'])} ± "
-                f"{100 * S[f'rigl@{s}']['std']:.2f} (std over seeds). Claim *dynamic beats static*: {v('dynamic_beats_static')}.")
+        text = (f"Same random ERK start, same budget: static {with_std('static_erk')}, SET {with_std('set')}, "
+                f"RigL {with_std('rigl')} (std over seeds). Claim *dynamic beats static*: {v('dynamic_beats_static')}.")
     elif section == "before_during_after":
-        text = (f"At sparsity {s:g}: before training (SNIP) {_p(S[f'snip@{s}']['mean'])}, during (GMP) {_p(S[f'gmp@{s}']['mean'])}, "
+        text = (f"At sparsity {s:g}: before training (SNIP) {acc('snip')}, during (GMP) {acc('gmp')}, "
                 f"after (magnitude + {cfg['FINETUNE_EPOCHS']} epochs of fine-tuning) {_p(S['after_magnitude']['mean'])}, "
                 f"and after without fine-tuning {_p(S['after_magnitude/pruned']['mean'])}. Claim *later is better*: {v('later_pruning_is_better')}.")
     elif section == "layerwise_random":
-        text = (f"Random masks at the same budget (sparsity {s:g}): uniform per layer {_p(S[f'static_uniform@{s}']['mean'])}, "
-                f"ERK {_p(S[f'static_erk@{s}']['mean'])}; SNIP (a data-driven criterion, global) {_p(S[f'snip@{s}']['mean'])}. "
+        text = (f"Random masks at the same budget (sparsity {s:g}): uniform per layer {acc('static_uniform')}, "
+                f"ERK {acc('static_erk')}; SNIP (a data-driven criterion, global) {acc('snip')}. "
                 f"Claims: ERK beats uniform {v('erk_beats_uniform')}; random ERK within {100 * cfg['NEAR']:g} points of SNIP {v('random_erk_near_snip')}.")
     else:
         raise ValueError(f"unknown section {section!r}; sections: {sorted(LINKS)}")
