@@ -211,3 +211,14 @@ def test_continual_metrics():
     assert forgetting(acc) == pytest.approx(((0.9 - 0.3) + (0.8 - 0.5)) / 2)
     assert forgetting(acc, 0) == 0.0
     assert math.isclose(forgetting(acc, 1), 0.3)
+
+
+@pytest.mark.parametrize("name", ["mnist1d", "digits"])
+def test_a_dataset_the_cnn_cannot_take_is_refused_before_training(name):
+    from types import SimpleNamespace
+
+    from sparsenb.experiments.afaf import make_tasks
+
+    cfg = SimpleNamespace(DATASET=name, CLASSES_PER_TASK=2, CLASS_ORDER=None, TRAIN_PER_CLASS=10, TEST_PER_CLASS=5)
+    with pytest.raises(ValueError, match="square images"):
+        make_tasks(cfg)

@@ -62,6 +62,10 @@ OURS = {  # the README gallery's number of each claim id in the spec, from resul
 def make_tasks(cfg: Any) -> list[ClassTask]:
     """The task sequence of a notebook config: ``DATASET`` split into tasks of ``CLASSES_PER_TASK`` classes."""
     data = load(cfg.DATASET)
+    shape = tuple(data.X_train.shape[1:])
+    if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 12:
+        raise ValueError(f"DATASET {cfg.DATASET!r} gives inputs of shape {shape}; AFAF's CNN needs square images "
+                         f"(channels, height, width) of at least 12x12, e.g. DATASET='mnist5k' or 'cifar10-jpeg'")
     return split_classes(data, cfg.CLASSES_PER_TASK, cfg.CLASS_ORDER, cfg.TRAIN_PER_CLASS, cfg.TEST_PER_CLASS, seed=0)
 
 
