@@ -1,4 +1,5 @@
 """The paper architectures: shapes, parameter counts, and that the masks find their layers."""
+import pytest
 import torch
 
 from sparsenb import models, sparsify
@@ -30,3 +31,10 @@ def test_cifar_nets_are_maskable_and_stay_exactly_sparse():
     for mp in masks:
         assert torch.all(mp.param[~mp.mask] == 0)
     assert abs(masks.density() - 0.2) < 1e-3
+
+
+@pytest.mark.parametrize("name", ["lenet5", "vgg_small", "resnet_small"])
+def test_a_conv_model_refuses_data_that_is_not_images(name):
+    with pytest.raises(ValueError, match="needs images.*MODEL='mlp'"):
+        models.build(name, (1, 40), 10)  # mnist1d's 1-D signals
+    assert models.build("mlp", (1, 40), 10)(torch.randn(2, 1, 40).flatten(1)).shape == (2, 10)

@@ -126,8 +126,15 @@ MODELS = {"lenet300": lenet_300_100, "lenet5": LeNet5, "mlp": MLP, "vgg_small": 
 
 
 def build(name: str, input_shape: Sequence[int], num_classes: int, **kwargs) -> nn.Module:
-    """Build a registered model for data of ``input_shape`` (one example) and ``num_classes``."""
+    """Build a registered model for data of ``input_shape`` (one example) and ``num_classes``.
+
+    The convolutional models (``lenet5``, ``vgg_small``, ``resnet_small``) need images, ``(C, H, W)``;
+    other data (e.g. 1-D signals ``(1, L)``, tabular ``(F,)``) raises a ``ValueError`` naming the MLPs.
+    """
     in_features = int(torch.tensor(input_shape).prod())
+    if name in ("lenet5", "vgg_small", "resnet_small") and len(input_shape) != 3:
+        raise ValueError(f"model {name!r} is convolutional and needs images (channels, height, width); this data's "
+                         f"examples have shape {tuple(input_shape)}: choose an image dataset, or MODEL='mlp' / 'lenet300'")
     if name == "lenet300":
         return lenet_300_100(in_features, num_classes)
     if name == "lenet5":
