@@ -97,3 +97,30 @@ def data_mirror(request) -> Path | None:
     """The folder to use as SPARSENB_DATA_MIRROR for this test's ``requires_data`` datasets (None without a marker)."""
     names = [n for m in request.node.iter_markers("requires_data") for n in m.args]
     return data_folder(*names) if names else None
+
+
+@pytest.fixture
+def quick_benchmark(tmp_path):
+    """Run ``benchmarks/<name>.py --quick`` into a temporary folder and check what every benchmark record
+    holds: the JSON written (atomically, no temp file left) equals the returned dict, with the date,
+    versions, machine, load and settings. Returns the record for the test's own checks."""
+    import importlib.util
+    import json
+
+    def run(name: str, threads: int = 1) -> dict:
+        script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"{name}_bench", script)
+        bench = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(bench)
+        out = tmp_path / "sub" / f"{name}.json"
+        returned = bench.main(["--quick", "--out", str(out), "--threads", str(threads)])
+        data = json.loads(out.read_text())
+        assert data == json.loads(json.dumps(returned))
+        assert not list(out.parent.glob("*.tmp")) and not list(out.parent.glob(".*.tmp"))
+        for key in ("date", "torch", "threads", "cpu_model", "settings", "targets", "results", "load_avg_at_start",
+                    "max_load_avg", "machine_busy"):
+            assert key in data, key
+        assert data["threads"] == threads and data["settings"]["quick"] is True
+        return data
+
+    return run

@@ -4,34 +4,11 @@ Speed targets are NOT asserted here (timings depend on the machine and its load)
 the full benchmark is run by hand: ``python benchmarks/mask_overhead.py``.
 """
 
-import importlib.util
-import json
 import math
-from pathlib import Path
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mask_overhead.py"
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("mask_overhead", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_mask_overhead_quick_writes_json(tmp_path):
-    bench = load_script()
-    out = tmp_path / "sub" / "mask_overhead.json"
-    returned = bench.main(["--quick", "--out", str(out), "--threads", "1"])
-
-    data = json.loads(out.read_text())
-    assert data == json.loads(json.dumps(returned))
-    assert not list(out.parent.glob("*.tmp"))  # atomic write left no temp file
-    for key in ("date", "torch", "threads", "cpu_model", "settings", "targets", "results", "load_avg_at_start",
-                "max_load_avg", "machine_busy"):
-        assert key in data
-    assert data["threads"] >= 1
-    assert data["settings"]["quick"] is True
+def test_mask_overhead_quick_writes_json(quick_benchmark):
+    data = quick_benchmark("mask_overhead", threads=1)  # the checks every record passes: tests/conftest.py
     assert set(data["targets"]) == {"static", "rigl"}
     assert set(data["results"]) == {"lenet300", "mlp2048"}
     for res in data["results"].values():
