@@ -31,6 +31,7 @@ from ..methods.afaf import AFAF, AFAFConfig
 from ..methods.ewc import EWC
 from ..models.continual import ContinualCNN
 from ..train.metrics import average_accuracy, continual_accuracy, forgetting
+from ..train.trainer import Trainer
 from .spec import settings_class
 
 __all__ = ["Settings", "OURS", "ARMS", "make_tasks", "afaf_config", "run_arm", "summarize", "claims",
@@ -97,34 +98,57 @@ def evaluate(model: torch.nn.Module, tasks: Sequence[ClassTask], upto: int, batc
     return cil, til
 
 
+class _TaskBatches:
+    """One task's training batches: a fresh permutation per epoch from the task's own generator
+    (seeded by seed and task), batches of ``batch`` in that order; the Trainer's loader."""
+
+    def __init__(self, X: torch.Tensor, y: torch.Tensor, batch: int, generator: torch.Generator):
+        self.X, self.y, self.batch, self.g = X, y, batch, generator
+
+    def __len__(self) -> int:
+        return -(-len(self.X) // self.batch)
+
+    def __iter__(self):
+        perm = torch.randperm(len(self.X), generator=self.g)
+        for i in range(0, len(self.X), self.batch):
+            idx = perm[i:i + self.batch]
+            yield self.X[idx], self.y[idx]
+
+
 def train_task(model: torch.nn.Module, task: ClassTask, cfg: Any, seed: int, afaf: AFAF | None = None,
                ewc: EWC | None = None) -> list[float]:
-    """``EPOCHS`` of SGD (lr ``LR``, batch ``BATCH``, no momentum, no weight decay) on one task; mean loss per epoch."""
+    """``EPOCHS`` of SGD (lr ``LR``, batch ``BATCH``, no momentum, no weight decay) on one task, on the
+    :class:`~sparsenb.train.Trainer`; returns the mean cross-entropy per epoch (EWC's penalty excluded).
+
+    AFAF's hooks sit on the optimizer: before each step it masks the gradients to the task's connections
+    and notes the weights, after it accumulates the importance ``|Δw * g|``. EWC's penalty is added to the
+    loss that is back-propagated (``batch_fn``)."""
     opt = torch.optim.SGD(model.parameters(), lr=cfg.LR)
-    g = torch.Generator().manual_seed(10_000 * seed + task.index)
-    X, y = task.X_train, task.y_train
-    losses = []
-    model.train()
-    for _ in range(cfg.EPOCHS):
-        perm = torch.randperm(len(X), generator=g)
-        total, n = 0.0, 0
-        for i in range(0, len(X), cfg.BATCH):
-            idx = perm[i:i + cfg.BATCH]
-            opt.zero_grad()
-            loss = F.cross_entropy(model(X[idx]), y[idx])
-            total += loss.item() * len(idx)
-            n += len(idx)
-            if ewc is not None and ewc.tasks:
-                loss = loss + ewc.penalty()
-            loss.backward()
-            if afaf is not None:
-                afaf.mask_gradients()
-                afaf.before_step()
-            opt.step()
-            if afaf is not None:
-                afaf.after_step()
-        losses.append(total / max(1, n))
-    return losses
+    batches = _TaskBatches(task.X_train, task.y_train, cfg.BATCH, torch.Generator().manual_seed(10_000 * seed + task.index))
+    ce = []  # per batch: (cross-entropy, n), the loss without EWC's penalty
+
+    def batch_fn(trainer: Trainer, batch: Any) -> tuple[torch.Tensor, None, int]:
+        x, y = batch
+        loss = F.cross_entropy(model(x), y)
+        ce.append((loss.item(), len(y)))
+        return (loss + ewc.penalty() if ewc is not None and ewc.tasks else loss), None, len(y)
+
+    def before(*_: Any) -> None:  # a step pre-hook returns None: it leaves the step's arguments alone
+        afaf.mask_gradients()
+        afaf.before_step()
+
+    hooks = []
+    if afaf is not None:
+        hooks = [opt.register_step_pre_hook(before), opt.register_step_post_hook(lambda *_: afaf.after_step())]
+    try:
+        Trainer(model, None, opt, epochs=cfg.EPOCHS, device="cpu", progress=False, batch_fn=batch_fn,
+                batch_bar=False).fit(batches)
+    finally:
+        for h in hooks:
+            h.remove()
+    per_epoch = len(batches)
+    return [sum(l * n for l, n in ce[e * per_epoch:(e + 1) * per_epoch]) / sum(n for _, n in ce[e * per_epoch:(e + 1) * per_epoch])
+            for e in range(cfg.EPOCHS)]
 
 
 def run_arm(arm: str, tasks: Sequence[ClassTask], cfg: Any, seed: int) -> dict:
