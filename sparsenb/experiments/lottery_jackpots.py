@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..core.masks import Masking
@@ -42,6 +41,7 @@ from ..nb import claims as claim_states
 from ..nb.record import SCRATCH, config_hash, project_root
 from ..train.augment import RandomCropFlip
 from ..train.trainer import Trainer, make_optimizer, make_scheduler, pick_device, set_seed
+from ..train.trainer import evaluate as train_evaluate
 from .common import train_fixed_masks
 from .spec import settings_class
 
@@ -102,16 +102,9 @@ def cache_dir() -> Path:
     return project_root() / "results" / SCRATCH / STEM / "cache"
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loader, device: torch.device) -> float:
-    """Test accuracy (eval mode)."""
-    model.eval()
-    correct = seen = 0
-    for x, y in loader:
-        out = model(x.to(device))
-        correct += int((out.argmax(1) == y.to(device)).sum())
-        seen += len(y)
-    return correct / max(1, seen)
+    """Test accuracy (eval mode; the model's mode is restored): :func:`sparsenb.train.evaluate`'s ``acc``."""
+    return train_evaluate(model, loader, device)["acc"]
 
 
 def _augment(cfg: Any, seed: int) -> Callable | None:
@@ -161,28 +154,10 @@ def search_scores(model: nn.Module, scores: Sequence[nn.Parameter], data: Tensor
     opt = torch.optim.SGD(list(scores), lr=cfg["SEARCH_LR"], momentum=cfg["MOMENTUM"], weight_decay=cfg["WEIGHT_DECAY"])
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, cfg["SEARCH_EPOCHS"])
     train_loader, _ = data.loaders(cfg["BATCH_SIZE"], seed=seed)
-    augment = _augment(cfg, seed)
-    history = []
-    for epoch in range(cfg["SEARCH_EPOCHS"]):
-        model.train()
-        loss_sum = correct = seen = 0.0
-        for x, y in train_loader:
-            x, y = x.to(device), y.to(device)
-            if augment is not None:
-                x = augment(x)
-            opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = F.cross_entropy(out, y)
-            loss.backward()
-            opt.step()
-            if after_step is not None:
-                after_step()
-            loss_sum += float(loss.detach()) * len(y)
-            correct += int((out.argmax(1) == y).sum())
-            seen += len(y)
-        sched.step()
-        history.append({"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen})
-    return history
+    on_step = (lambda trainer, step: after_step()) if after_step is not None else None
+    hist = Trainer(model, None, opt, epochs=cfg["SEARCH_EPOCHS"], scheduler=sched, device=device, progress=False,
+                   augment=_augment(cfg, seed), on_step=on_step, batch_bar=False).fit(train_loader)
+    return [{k: r[k] for k in ("epoch", "train_loss", "train_acc")} for r in hist]
 
 
 def _frozen_params(model: nn.Module) -> dict[str, torch.Tensor]:
