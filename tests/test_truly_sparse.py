@@ -417,3 +417,48 @@ def test_kernel_caches_per_topology_and_column_major_chain():
     # a new topology rebuilds the buffers at the new size
     a.set_structure(lin[:5], a.values.detach()[:5])
     assert a.vals_t.numel() == a.zeros.numel() == 5 and a.cols_k.numel() == 5
+
+
+def test_spmm_writes_the_same_bits_as_matmul_into_uninitialised_memory():
+    """``_spmm`` (addmm into a fresh ``out`` with beta=0) equals ``a @ b`` bit for bit and never
+    reads ``out``: garbage (here NaN) in the fresh buffer does not leak into the result."""
+    from sparsenb.layers.truly_sparse import _csr, _spmm
+    layer = TrulySparseLinear(300, 200, density=0.05, generator=torch.Generator().manual_seed(0))
+    w = _csr(layer.crow, layer.cols_k, layer.values.detach(), (200, 300))
+    b = torch.randn(300, 64)
+    out = torch.full((200, 64), float("nan"))
+    assert torch.equal(torch.addmm(out, w, b, beta=0.0, out=out), w @ b)
+    for threads in (1, 2):
+        with _threads(threads):
+            assert torch.equal(_spmm(w, b), w @ b)
+
+
+def test_mlp_relu_in_place_gives_the_same_bits_as_out_of_place():
+    """TrulySparseMLP applies ReLU in place on each layer's fresh output (one activation-sized
+    tensor less per hidden layer): outputs and every gradient are bit-identical to ``F.relu``."""
+    mlp = TrulySparseMLP([20, 32, 32, 3], epsilon=3, generator=torch.Generator().manual_seed(0))
+    assert all(a.inplace for a in mlp.activations)
+    x = torch.randn(8, 20)
+    out = mlp(x)
+    out.square().sum().backward()
+    grads = [p.grad.clone() for p in mlp.parameters()]
+    for p in mlp.parameters():
+        p.grad = None
+    h = x
+    for layer in mlp.layers[:-1]:
+        h = torch.nn.functional.relu(layer(h))
+    ref = mlp.layers[-1](h)
+    ref.square().sum().backward()
+    assert torch.equal(out, ref)
+    assert all(torch.equal(a, p.grad) for a, p in zip(grads, mlp.parameters()))
+
+
+class _threads:
+    def __init__(self, n: int):
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self):
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)

@@ -174,6 +174,17 @@ def _crow(rows_sorted: torch.Tensor, n_rows: int) -> torch.Tensor:
     return crow
 
 
+def _spmm(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``a @ b`` for CSR ``a (m, k)`` and dense row-major ``b (k, N)`` -> ``(m, N)``.
+
+    ``torch.mm`` with a CSR operand fills a zero tensor and copies it into the result before
+    the product; ``addmm`` into a fresh ``out`` with ``beta=0`` skips both (the product
+    overwrites ``out``), the same bits.
+    """
+    out = b.new_empty((a.shape[0], b.shape[1]))
+    return torch.addmm(out, a, b, beta=0.0, out=out)
+
+
 def _transposed(t: torch.Tensor) -> torch.Tensor:
     """``t.t()`` of a contiguous 2-D ``t`` as a tensor of its own (not a view) on the same memory.
 
@@ -212,7 +223,7 @@ class _SparseLinearFunction(torch.autograd.Function):
         w = _csr(crow, cols, values, (n_out, n_in))
         with _no_autocast(x.device):
             if bias is None:
-                y = _transposed(w @ x_t)
+                y = _transposed(_spmm(w, x_t))
             else:  # the bias is the addmm's input: one pass less than ``w @ x_t + bias``, same bits
                 y = _transposed(torch.addmm(bias.to(values.dtype)[:, None].expand(n_out, x_t.shape[1]), w, x_t))
         ctx.has_bias = bias is not None
@@ -237,7 +248,7 @@ class _SparseLinearFunction(torch.autograd.Function):
                     torch.index_select(values, 0, perm_t, out=vals_t)
                 else:  # values of another dtype than the layer's buffers (e.g. gradcheck)
                     vals_t = values[perm_t]
-                grad_x = _transposed(_csr(crow_t, rows_t, vals_t, (n_in, n_out)) @ gy_t).to(ctx.x_dtype)
+                grad_x = _transposed(_spmm(_csr(crow_t, rows_t, vals_t, (n_in, n_out)), gy_t)).to(ctx.x_dtype)
             if ctx.needs_input_grad[1]:
                 if zeros.shape != values.shape or zeros.dtype != values.dtype:
                     zeros = torch.zeros_like(values)
@@ -627,7 +638,7 @@ class TrulySparseMLP(nn.Module):
             TrulySparseLinear(a, b, epsilon=epsilon, bias=bias, generator=generator, init=init)
             for a, b in zip(sizes[:-1], sizes[1:]))
         self.activations = nn.ModuleList(
-            AllReLU(alpha, i) if activation == "allrelu" else nn.ReLU() for i in range(len(sizes) - 2))
+            AllReLU(alpha, i) if activation == "allrelu" else nn.ReLU(inplace=True) for i in range(len(sizes) - 2))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,10 @@
 * :mod:`.calibration`: NLL, ECE and reliability of (ensembles of) classifiers.
 * :mod:`.augment`: seeded data augmentation (random crop and flip).
 * :mod:`.timing`: measured forward time (dense, masked, CSR, compacted).
+* :mod:`.memory`: ``keep_freed_memory()``, no page faults from huge activations (glibc).
 """
-from . import augment, calibration, flops, metrics, timing
+from . import augment, calibration, flops, memory, metrics, timing
 from .trainer import FunctionLR, Trainer, evaluate, make_optimizer, make_scheduler, pick_device, set_seed
 
 __all__ = ["Trainer", "FunctionLR", "evaluate", "make_optimizer", "make_scheduler", "pick_device", "set_seed",
-           "augment", "calibration", "flops", "metrics", "timing"]
+           "augment", "calibration", "flops", "memory", "metrics", "timing"]
