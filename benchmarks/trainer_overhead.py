@@ -49,7 +49,7 @@ from sparsenb.nb.record import write_json  # noqa: E402
 DEFAULT_OUT = ROOT / "results" / "benchmarks" / "trainer_overhead.json"
 VARIANTS = ("bare", "plain", "trainer")
 TARGETS = {"trainer_vs_plain": 1.02}  # issue 14's target
-FULL = {"data": "mnist5k", "epochs": 2, "rounds": 9, "warmup": 1, "max_batches": None}
+FULL = {"data": "mnist5k", "epochs": 2, "rounds": 25, "warmup": 1, "max_batches": None}
 QUICK = {"data": "digits", "epochs": 1, "rounds": 2, "warmup": 1, "max_batches": 3}
 
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     p.add_argument("--data", choices=("mnist5k", "digits"), help="data set (default mnist5k; quick digits)")
     p.add_argument("--epochs", type=int, help="passes over the batches per timed block (default 2; quick 1)")
-    p.add_argument("--rounds", type=int, help="interleaved rounds (default 9; quick 2)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 25; quick 2)")
     p.add_argument("--warmup", type=int, help="warm-up epochs per variant (default 1)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores of the machine)")
     args = p.parse_args(argv)

@@ -20,7 +20,19 @@ def test_readme_performance_table_matches_benchmark_records():
 
 def test_perf_table_lists_missing_records(tmp_path):
     md = perf_markdown(tmp_path)
-    assert md.count("not run yet") == 4 and md.splitlines()[0].startswith("| benchmark |")
+    assert md.count("not run yet") == 5 and md.splitlines()[0].startswith("| benchmark |")
+
+
+def test_scale_row_reads_the_notebook_record(tmp_path):
+    path = tmp_path / "results" / "06_truly_sparse" / "scale" / "results.json"
+    path.parent.mkdir(parents=True)
+    metrics = {"big/seconds": 300.0, "big/train_seconds": 120.0, "big/peak_rss_mb": 2048.0,
+               "big/sizes": [784, 500000, 500000, 10], "big/epochs": 1}
+    path.write_text(json.dumps({"metrics": metrics, "config": {"DATASET": "mnist5k"}, "env": {"threads": 1},
+                                "finished": "2026-12-06T20:00:00+00:00"}))
+    row = [r for r in perf_markdown(tmp_path).splitlines() if r.startswith("| 1M-neuron run")][0]
+    assert "784-500000-500000-10" in row and "5.0 min (training 2.0 min), peak RSS 2.0 GB" in row
+    assert "| ≤ 4 min | **no** | 1 | ? | 2026-12-06 |" in row
 
 
 def test_crossover_constant_is_the_committed_measurement():

@@ -88,6 +88,25 @@ def _trainer_rows(d: dict) -> list[str]:
             f"≤ {target:.2f}x | {_verdict(res['met']['trainer_vs_plain'])} | {_run(d)} |"]
 
 
+SCALE_RECORD = Path("results") / "06_truly_sparse" / "scale" / "results.json"
+SCALE_TARGET_MIN = 4.0  # issue 14: one epoch of the 1,000,000-neuron run in at most 4 minutes
+
+
+def _scale_rows(root: Path) -> list[str]:
+    """The 1,000,000-neuron run of notebook 06 (``--profile scale``): a training run, not a ratio."""
+    path = root / SCALE_RECORD
+    if not path.exists():
+        return ["| 1M-neuron run | not run yet | — | — | — | — | — | — |"]
+    d = json.loads(path.read_text())
+    m = d["metrics"]
+    minutes = m["big/seconds"] / 60
+    return [f"| 1M-neuron run | truly sparse SET MLP {'-'.join(map(str, m['big/sizes']))}, {m['big/epochs']} epoch on "
+            f"{d['config']['DATASET']}, all included (build, train, test) (`sparsenb run notebooks/06_truly_sparse.ipynb "
+            f"--profile scale`) | {minutes:.1f} min (training {m['big/train_seconds'] / 60:.1f} min), peak RSS "
+            f"{m['big/peak_rss_mb'] / 1024:.1f} GB | ≤ {SCALE_TARGET_MIN:g} min | {_verdict(minutes <= SCALE_TARGET_MIN)} | "
+            f"{d['env']['threads']} | ? | {d['finished'][:10]} |"]
+
+
 def perf_markdown(root: Path | None = None) -> str:
     """The performance table (Markdown) from ``<root>/results/benchmarks/*.json``."""
     root = root or project_root()
@@ -100,6 +119,7 @@ def perf_markdown(root: Path | None = None) -> str:
             lines.append(f"| `{name}` | not run yet | — | — | — | — | — | — |")
         else:
             lines += rows(d)
+    lines += _scale_rows(root)
     return "\n".join(lines)
 
 
