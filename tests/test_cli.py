@@ -212,3 +212,18 @@ def test_run_refuses_an_interactive_notebook_and_points_to_jupyterlab(capsys):
     assert cli.main(["run", str(ROOT / "notebooks" / "00_explore.ipynb")]) == 2
     err = capsys.readouterr().err
     assert "interactive notebook with no record" in err and "jupyter lab" in err
+
+
+def test_papermill_warning_about_checked_settings_is_dropped():
+    """A spec setting missing from the parameters cell (e.g. 06's BIG_HIDDEN) takes effect, so
+    papermill's "Passed unknown parameter" for it is dropped; other records pass."""
+    import logging
+    from sparsenb.nb.cli import _KnownParameters
+    f = _KnownParameters({"BIG_HIDDEN": [10, 10], "PROFILE": "smoke"})
+
+    def record(msg: str) -> logging.LogRecord:
+        return logging.LogRecord("papermill", logging.WARNING, __file__, 1, msg, None, None)
+
+    assert not f.filter(record("Passed unknown parameter: BIG_HIDDEN"))
+    assert f.filter(record("Passed unknown parameter: SOMETHING_ELSE"))
+    assert f.filter(record("Executing notebook with kernel: python3"))

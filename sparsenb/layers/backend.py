@@ -35,10 +35,11 @@ __all__ = ["CROSSOVER_DENSITY", "choose_backend", "sparse_linear", "crossover_sw
            "plot_crossover"]
 
 #: ``{width: density}``: below this density a truly sparse square ``width x width`` layer trains
-#: faster than a masked dense one (batch 128, float32, CPU). Measured by ``benchmarks/crossover.py``
-#: (``results/benchmarks/crossover.json``: 2-core AMD EPYC, 1 thread, on a machine shared with other
-#: work, see the load recorded there; re-measure on an idle machine); a test checks the two agree.
-CROSSOVER_DENSITY: dict[int, float] = {256: 0.036, 1024: 0.25, 4096: 0.27}
+#: faster than a masked dense one (batch 128, float32, CPU); 0.0: never (at 256^2 the masked layer
+#: won at every density measured). Measured by ``benchmarks/crossover.py``
+#: (``results/benchmarks/crossover.json``: 2-core Intel Xeon with AVX-512, 1 thread, idle machine;
+#: see the load recorded there); a test checks the two agree.
+CROSSOVER_DENSITY: dict[int, float] = {256: 0.0, 1024: 0.21, 4096: 0.26}
 
 BACKENDS = ("auto", "masked", "truly_sparse")
 

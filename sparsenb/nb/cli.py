@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import logging
 import os
 import re
 import shutil
@@ -187,6 +188,22 @@ def _failed(plan: _Plan, executed: Path, e) -> int:
     return 1
 
 
+class _KnownParameters(logging.Filter):
+    """Drops papermill's "Passed unknown parameter: X" for settings this CLI has already checked
+    against the notebook's spec: a notebook's parameters cell lists the common settings only, the
+    others are read from the spec by ``snb.nb.settings``, so the warning would say a setting that
+    does take effect is unknown."""
+
+    def __init__(self, names: dict):
+        super().__init__()
+        self.names = set(names)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        prefix = "Passed unknown parameter: "
+        return not (msg.startswith(prefix) and msg[len(prefix):].strip() in self.names)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     plan = _plan(args)
     if isinstance(plan, str):
@@ -201,6 +218,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     before = os.environ.get(RECORD_ENV)
     if args.record:
         os.environ[RECORD_ENV] = "1"
+    quiet_known = _KnownParameters(plan.params)
+    logging.getLogger("papermill").addFilter(quiet_known)
     try:
         pm.execute_notebook(str(plan.nb), str(executed), parameters=plan.params, cwd=str(plan.nb.parent.resolve()),
                             kernel_name=args.kernel, progress_bar=not args.quiet, log_output=args.log_output)
@@ -213,6 +232,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"  executed notebook: {executed}{_record_note(plan)}", file=sys.stderr)
         return 1
     finally:
+        logging.getLogger("papermill").removeFilter(quiet_known)
         if before is None:
             os.environ.pop(RECORD_ENV, None)
         else:
