@@ -614,6 +614,9 @@ class TrulySparseMLP(nn.Module):
     activation (``"relu"`` or ``"allrelu"``: :class:`AllReLU` with ``alpha`` and
     the hidden layer's 0-based index) and optional dropout; the last layer
     returns logits. Input ``(N, ...)`` is flattened to ``(N, n_0)``; output ``(N, n_L)``.
+    ReLU runs in place on each layer's fresh output (``nn.ReLU(inplace=True)``: the same
+    bits, one activation-sized tensor less per hidden layer, which matters at 500,000
+    neurons); All-ReLU cannot (torch has no in-place backward for a negative slope).
 
     Args:
         sizes: layer widths, at least two.
