@@ -99,3 +99,17 @@ def test_rigl_update_is_drop_by_weight_then_grow_by_gradient():
     assert rigl_masks(W, g, M, 2).tolist() == [[True, True, True], [False, True, False]]
     drop_i, grow_i = rigl_drop_grow(W, g, M, 2)
     assert sorted(drop_i.tolist()) == [1, 5] and sorted(grow_i.tolist()) == [1, 2]
+
+
+def test_overwrite_writes_the_sentinels_into_the_score_and_picks_the_same():
+    g = torch.Generator().manual_seed(3)
+    score = torch.randn(300, 400, generator=g).abs()
+    mask = torch.rand(300, 400, generator=g) < 0.2
+    for fn, keep, fill in ((drop_indices, mask, float("inf")), (grow_indices, ~mask, float("-inf"))):
+        expect = fn(score, keep, 500)
+        scratch = score.clone()
+        got = fn(scratch, keep, 500, overwrite=True)
+        assert torch.equal(got.sort().values, expect.sort().values)
+        assert torch.equal(scratch, score.masked_fill(~keep, fill))  # written in place
+    with pytest.raises(ValueError, match="contiguous"):
+        drop_indices(score.t(), mask.t(), 5, overwrite=True)

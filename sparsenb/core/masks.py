@@ -164,7 +164,7 @@ class Masking:
         return {n: tuple(mp.param.shape) for n, mp in self.params.items()}
 
     def nnz(self) -> int:
-        return int(sum(int(mp.mask.sum()) for mp in self))
+        return int(sum(int(torch.count_nonzero(mp.mask)) for mp in self))
 
     def numel(self) -> int:
         return int(sum(mp.mask.numel() for mp in self))
@@ -176,7 +176,7 @@ class Masking:
         """``{name: {"nnz", "numel", "density"}}`` of the masks (not of the weights)."""
         out = {}
         for n, mp in self.params.items():
-            nnz, numel = int(mp.mask.sum()), mp.mask.numel()
+            nnz, numel = int(torch.count_nonzero(mp.mask)), mp.mask.numel()
             out[n] = {"nnz": nnz, "numel": numel, "density": nnz / numel}
         return out
 

@@ -61,10 +61,12 @@ def rigl_drop_grow(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
     :func:`~sparsenb.core.dropgrow.grow` the ``k`` positions of largest ``|g|`` among those absent
     after the drop (so a just-dropped weight may come back). The new mask is ``mask - drop + grow``.
     """
-    drop = dropgrow.drop_indices(criteria.magnitude(weight), mask, k)
-    allowed = ~mask.reshape(-1)
+    score = criteria.magnitude(weight).contiguous()  # a fresh tensor: the scores are written into it
+    drop = dropgrow.drop_indices(score, mask, k, overwrite=True)
+    allowed = mask.logical_not().reshape(-1)
     allowed[drop] = True
-    return drop, dropgrow.grow_indices(criteria.gradient_magnitude(weight, grad), allowed, k)
+    torch.abs(grad.detach(), out=score.view_as(grad))  # the same buffer again: no second full-size allocation
+    return drop, dropgrow.grow_indices(score, allowed, k, overwrite=True)
 
 
 def rigl_masks(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor, k: int) -> torch.Tensor:
@@ -116,7 +118,7 @@ class RigL(Method):
         for mp in masks:
             if mp.param.grad is None:
                 continue
-            nnz = int(mp.mask.sum())
+            nnz = int(torch.count_nonzero(mp.mask))
             if nnz == mp.mask.numel():
                 continue  # a dense layer stays dense
             k = round(frac * nnz)
