@@ -25,7 +25,11 @@ of the masks (and of RigL's mask updates), not data loading.
 * SGD (lr 0.01, momentum 0.9), batch 128, cross-entropy;
 * fairness: warm-up steps for every variant, then interleaved rounds (see
   ``benchmarks/common.py``): ratios are medians of per-round paired ratios to dense,
-  with their spread; the load average is recorded every round.
+  with their spread; the load average is recorded every round. Within a round each
+  variant's block runs in ``chunks`` slices (default 10), the variants alternating
+  slice by slice, so all four see the same few seconds of the machine: on a VM whose
+  speed drifts by 10-30 % over seconds, whole blocks one after the other gave per-round
+  ratios from 0.92 to 1.19 for a 5 % effect.
 
 Targets: static <= 1.05 x dense, RigL <= 1.10 x dense (issue 14). The JSON (written
 atomically) holds medians, ratios with spread, targets, met flags, settings and the machine.
@@ -64,8 +68,8 @@ MODELS = {
 MODEL_DESC = {"lenet300": "LeNet-300-100 (784-300-100-10)", "mlp2048": "MLP 784-2048-2048-10"}
 
 # steps per timed block per model (multiples of delta_t), rounds, warm-up steps
-FULL = {"steps": {"lenet300": 200, "mlp2048": 100}, "rounds": 9, "warmup": 50, "delta_t": 100}
-QUICK = {"steps": {"lenet300": 2, "mlp2048": 2}, "rounds": 2, "warmup": 2, "delta_t": 2}  # RigL's update path runs
+FULL = {"steps": {"lenet300": 200, "mlp2048": 100}, "rounds": 15, "warmup": 50, "delta_t": 100, "chunks": 10}
+QUICK = {"steps": {"lenet300": 2, "mlp2048": 2}, "rounds": 2, "warmup": 2, "delta_t": 2, "chunks": 2}  # RigL's update path runs
 
 
 class Runner:
@@ -139,7 +143,7 @@ class Runner:
 
 
 def bench_model(model_name: str, steps: int, rounds: int, warmup: int, delta_t: int,
-                batch_size: int, sparsity: float, log=print) -> dict[str, Any]:
+                batch_size: int, sparsity: float, chunks: int = 10, log=print) -> dict[str, Any]:
     gen = torch.Generator().manual_seed(1234)
     batches = [(torch.randn(batch_size, 1, 28, 28, generator=gen),
                 torch.randint(0, 10, (batch_size,), generator=gen)) for _ in range(8)]
@@ -149,20 +153,23 @@ def bench_model(model_name: str, steps: int, rounds: int, warmup: int, delta_t: 
     per_round: dict[str, list[float]] = {v: [] for v in VARIANTS}  # ms/step
     load_per_round: list[float | None] = []  # 1-min load average at the start of each round
     rigl_updates = 0
+    n_chunks = max(1, min(chunks, steps))
+    sizes = [steps // n_chunks + (1 if i < steps % n_chunks else 0) for i in range(n_chunks)]
     for rnd in range(rounds):
         load = load_avg()
         load_per_round.append(load[0] if load else None)
-        k = rnd % len(VARIANTS)
-        order = VARIANTS[k:] + VARIANTS[:k]  # rotate so no variant always runs first/last
-        for v in order:
-            runner = runners[v]
-            if v == "rigl":
-                rigl_updates += runner.updates_in(runner.step, steps)
-            gc.collect()
-            t0 = time.perf_counter()
-            runner.run(steps)
-            dt = time.perf_counter() - t0
-            per_round[v].append(1000.0 * dt / steps)
+        rigl_updates += runners["rigl"].updates_in(runners["rigl"].step, steps)
+        elapsed = {v: 0.0 for v in VARIANTS}
+        gc.collect()
+        # the variants alternate slice by slice, so all of them see the same seconds of the machine
+        for c, n in enumerate(sizes):
+            k = (rnd + c) % len(VARIANTS)
+            for v in VARIANTS[k:] + VARIANTS[:k]:  # rotate so no variant always runs first/last
+                t0 = time.perf_counter()
+                runners[v].run(n)
+                elapsed[v] += time.perf_counter() - t0
+        for v in VARIANTS:
+            per_round[v].append(1000.0 * elapsed[v] / steps)
         log(f"  {model_name} round {rnd + 1}/{rounds}: "
             + ", ".join(f"{v} {per_round[v][-1]:.3f}" for v in VARIANTS) + " ms/step"
             + (f"  (load {load_per_round[-1]:.2f})" if load_per_round[-1] is not None else ""))
@@ -173,6 +180,7 @@ def bench_model(model_name: str, steps: int, rounds: int, warmup: int, delta_t: 
     return {
         "model": MODEL_DESC[model_name],
         "steps_per_block": steps,
+        "slices_per_block": n_chunks,
         "ms_per_step": ms,
         "ratios": ratios,
         "ratio_spread": spread,
@@ -215,9 +223,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="tiny settings (a few seconds), for tests")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
     p.add_argument("--steps", type=int, help="steps per timed block, all models (default LeNet 200, MLP 100)")
-    p.add_argument("--rounds", type=int, help="interleaved rounds (default 9; quick 2)")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 15; quick 2)")
     p.add_argument("--warmup", type=int, help="warm-up steps per variant (default 50; quick 2)")
     p.add_argument("--delta-t", type=int, help="RigL steps between updates (default 100; quick 2)")
+    p.add_argument("--chunks", type=int, help="slices per block, variants alternating slice by slice (default 10; quick 2)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores of the machine)")
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     args = p.parse_args(argv)
@@ -225,11 +234,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     settings = json.loads(json.dumps(QUICK if args.quick else FULL))
     if args.steps is not None:
         settings["steps"] = {m: args.steps for m in MODELS}
-    for key in ("rounds", "warmup", "delta_t"):
+    for key in ("rounds", "warmup", "delta_t", "chunks"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
-    if min(settings["steps"].values()) < 1 or settings["rounds"] < 1 or settings["warmup"] < 0 or settings["delta_t"] < 1:
-        p.error("need steps >= 1, rounds >= 1, warmup >= 0, delta_t >= 1")
+    if min(settings["steps"].values()) < 1 or settings["rounds"] < 1 or settings["warmup"] < 0 or settings["delta_t"] < 1 \
+            or settings["chunks"] < 1:
+        p.error("need steps >= 1, rounds >= 1, warmup >= 0, delta_t >= 1, chunks >= 1")
     settings.update(batch_size=128, sparsity=0.9, distribution="erk", optimizer="SGD(lr=0.01, momentum=0.9)",
                     loss="cross_entropy", quick=args.quick, models=list(args.models))
 
@@ -240,13 +250,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"torch {torch.__version__}, {threads} threads, CPU: {out['cpu_model']}"
           + (f", load {load[0]:.2f}" if load else ""))
     print(f"steps/block {settings['steps']}, rounds {settings['rounds']}, warm-up {settings['warmup']}, "
-          f"RigL delta_t {settings['delta_t']}")
+          f"RigL delta_t {settings['delta_t']}, {settings['chunks']} slices per block")
 
     t_start = time.perf_counter()
     results = {}
     for name in args.models:
         results[name] = bench_model(name, settings["steps"][name], settings["rounds"], settings["warmup"],
-                                    settings["delta_t"], settings["batch_size"], settings["sparsity"])
+                                    settings["delta_t"], settings["batch_size"], settings["sparsity"],
+                                    chunks=settings["chunks"])
     out.update(wall_seconds=time.perf_counter() - t_start, settings=settings, targets=TARGETS, results=results,
                all_met=all(all(r["met"].values()) for r in results.values()))
     finish(out, [x for r in results.values() for x in r["load_avg_per_round"]], threads)
