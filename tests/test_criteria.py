@@ -46,6 +46,9 @@ def test_simple_criteria_still_work():
     assert torch.equal(gradient_magnitude(w, grad=g), g.abs())
     with pytest.raises(ValueError, match="dense gradient"):
         gradient_magnitude(w)
+    buf = torch.full((4,), 7.0)
+    assert gradient_magnitude(w, grad=g, out=buf.view(2, 2)).data_ptr() == buf.data_ptr()
+    assert torch.equal(buf, g.abs().reshape(-1))  # written into the caller's buffer
     r = random(w, generator=torch.Generator().manual_seed(0))
     assert r.shape == w.shape and bool(((r >= 0) & (r < 1)).all())
     assert torch.equal(r, random(w, generator=torch.Generator().manual_seed(0)))

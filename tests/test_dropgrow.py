@@ -113,3 +113,9 @@ def test_overwrite_writes_the_sentinels_into_the_score_and_picks_the_same():
         assert torch.equal(scratch, score.masked_fill(~keep, fill))  # written in place
     with pytest.raises(ValueError, match="contiguous"):
         drop_indices(score.t(), mask.t(), 5, overwrite=True)
+
+
+def test_rigl_drop_grow_without_a_gradient_says_so():
+    w = torch.randn(8, 8)
+    with pytest.raises(ValueError, match="dense gradient"):
+        rigl_drop_grow(w, None, torch.rand(8, 8) < 0.5, 2)

@@ -57,11 +57,15 @@ def magnitude(weight: torch.Tensor, **_) -> torch.Tensor:
     return weight.detach().abs()
 
 
-def gradient_magnitude(weight: torch.Tensor, grad: torch.Tensor | None = None, **_) -> torch.Tensor:
-    """``|dL/dw|``: the growth rule of RigL (Evci et al. 2020), needs the dense gradient."""
+def gradient_magnitude(weight: torch.Tensor, grad: torch.Tensor | None = None,
+                       out: torch.Tensor | None = None, **_) -> torch.Tensor:
+    """``|dL/dw|``: the growth rule of RigL (Evci et al. 2020), needs the dense gradient.
+
+    ``out``: a tensor of ``grad``'s shape (or a view of one) to write into instead of a new one.
+    """
     if grad is None:
         raise ValueError("gradient_magnitude needs the dense gradient: call loss.backward() first")
-    return grad.detach().abs()
+    return grad.detach().abs() if out is None else torch.abs(grad.detach(), out=out)
 
 
 # ------------------------------------------------------ model-level criteria

@@ -29,9 +29,7 @@ import torch
 __all__ = ["topk_indices"]
 
 _MIN_SIZE = 1 << 16   # below this, torch.topk directly
-_SAMPLE = 1 << 14     # strided sample size for the threshold
-
-
+_SAMPLE = 1 << 14     # sample size for the threshold
 _HASH = 2654435761  # Knuth's multiplicative constant (odd, about 2^32 / golden ratio)
 
 

@@ -65,7 +65,7 @@ def rigl_drop_grow(weight: torch.Tensor, grad: torch.Tensor, mask: torch.Tensor,
     drop = dropgrow.drop_indices(score, mask, k, overwrite=True)
     allowed = mask.logical_not().reshape(-1)
     allowed[drop] = True
-    torch.abs(grad.detach(), out=score.view_as(grad))  # the same buffer again: no second full-size allocation
+    criteria.gradient_magnitude(weight, grad, out=score.view(weight.shape))  # the same buffer: no second allocation
     return drop, dropgrow.grow_indices(score, allowed, k, overwrite=True)
 
 
