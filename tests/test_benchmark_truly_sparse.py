@@ -6,6 +6,8 @@ benchmark is run by hand: ``python benchmarks/truly_sparse.py``.
 
 import math
 
+import torch
+
 
 def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
     data = quick_benchmark("truly_sparse", threads=2)  # the checks every record passes: tests/conftest.py
@@ -15,14 +17,17 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
     assert list(data["results"]) == widths
     names = {"dense", "masked"} | {f"sparse@{d:g}" for d in data["settings"]["densities"]}
     for w, res in data["results"].items():
-        assert set(res["threads"]) == {"1", "2"}
-        for per in res["threads"].values():
-            assert set(per["ms_per_step"]) == names
-            assert set(per["speedup_vs_dense"]) == names - {"dense"}
-            for v in list(per["ms_per_step"].values()) + list(per["speedup_vs_dense"].values()):
-                assert math.isfinite(v) and v > 0
-        assert set(res["thread_scaling"]) == names
-        assert all(s["min"] <= s["median"] <= s["max"] for s in res["thread_scaling"].values())
+        assert set(res["contexts"]) == {"hidden", "standalone"}
+        for ctx in res["contexts"].values():
+            assert set(ctx["threads"]) == {"1", "2"}
+            for per in ctx["threads"].values():
+                assert set(per["ms_per_step"]) == names
+                assert set(per["speedup_vs_dense"]) == names - {"dense"}
+                for v in list(per["ms_per_step"].values()) + list(per["speedup_vs_dense"].values()):
+                    assert math.isfinite(v) and v > 0
+                assert all(len(v) == data["settings"]["rounds"][w] for v in per["ms_per_step_rounds"].values())
+            assert set(ctx["thread_scaling"]) == names
+            assert all(s["min"] <= s["median"] <= s["max"] for s in ctx["thread_scaling"].values())
         assert len(res["loadavg_1min_rounds"]) == data["settings"]["rounds"][w]
         for v in res["step_peak_rss_mb"].values():
             assert math.isfinite(v) and v >= 0
@@ -32,3 +37,28 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
         assert res["layer_bytes"][f"sparse@{d_lo:g}"] < res["layer_bytes"][f"sparse@{d_hi:g}"]
         assert res["nnz"][f"sparse@{d_hi:g}"] == round(d_hi * int(w) ** 2)
     assert data["target_met"] == []  # the quick widths are not the target's widths
+
+
+def test_hidden_context_feeds_column_major_input_and_gradient():
+    """The ``hidden`` context gives the layer what a hidden layer of TrulySparseMLP gets: a column-major
+    input that requires grad and a column-major upstream gradient; ``standalone`` a row-major leaf."""
+    import importlib.util
+    from pathlib import Path
+
+    import pytest
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "truly_sparse.py"
+    spec = importlib.util.spec_from_file_location("truly_sparse_bench_ctx", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    x, g = bench.context_inputs("hidden", 8, 32)
+    assert x.shape == g.shape == (8, 32) and x.stride() == g.stride() == (1, 8) and x.requires_grad and x.is_leaf
+    x, g = bench.context_inputs("standalone", 8, 32)
+    assert x.stride() == (32, 1) and x.requires_grad and g is None
+    layer = bench.build("sparse", 32, 0.1)
+    x, g = bench.context_inputs("hidden", 8, 32)
+    bench.step(layer, x, g)  # y.backward(g): the input gradient is exactly g W
+    w = layer.to_dense()
+    assert torch.allclose(x.grad, g @ w, atol=1e-6)
+    with pytest.raises(ValueError, match="unknown context"):
+        bench.context_inputs("middle", 8, 32)

@@ -55,20 +55,21 @@ def _truly_sparse_rows(d: dict) -> list[str]:
     rows = []
     for t in d["target_met"]:
         res = d["results"][str(t["width"])]
+        ctx = res["contexts"][t["context"]]
         key = f"sparse@{t['density']:g}"
+        where = f"{t['width']}², {100 * t['density']:g} %, {t['context']}"
         if t["what"] == "speedup_vs_dense":
-            per = res["threads"][str(d["threads"])]
-            what = f"`TrulySparseLinear` fwd+bwd, dense / sparse, {t['width']}², {100 * t['density']:g} %"
+            per = ctx["threads"][str(d["threads"])]
+            what = f"`TrulySparseLinear` fwd+bwd, dense / sparse, {where}"
             value = (f"{_ratio(per['speedup_spread'][key])} faster ({per['ms_per_step'][key]:.2f} vs "
                      f"{per['ms_per_step']['dense']:.1f} ms)")
-            if str(d["threads"]) != "1" and "1" in res["threads"]:
-                value += f"; at 1 thread {res['threads']['1']['speedup_vs_dense'][key]:.2f}x"
+            if str(d["threads"]) != "1" and "1" in ctx["threads"]:
+                value += f"; at 1 thread {ctx['threads']['1']['speedup_vs_dense'][key]:.2f}x"
             target = f"≥ {t['bound']:g}x"
         else:
-            one, n = (res["threads"][str(k)]["ms_per_step"][key] for k in d["settings"]["thread_counts"])
-            what = (f"`TrulySparseLinear` fwd+bwd, {d['threads']} threads / 1 thread, {t['width']}², "
-                    f"{100 * t['density']:g} %")
-            value = f"{_ratio(res['thread_scaling'][key])} ({n:.2f} vs {one:.2f} ms)"
+            one, n = (ctx["threads"][str(k)]["ms_per_step"][key] for k in d["settings"]["thread_counts"])
+            what = f"`TrulySparseLinear` fwd+bwd, {d['threads']} threads / 1 thread, {where}"
+            value = f"{_ratio(ctx['thread_scaling'][key])} ({n:.2f} vs {one:.2f} ms)"
             target = f"≤ {t['bound']:g}x"
         rows.append(f"| truly sparse layer | {what} | {value} | {target} | {_verdict(t['met'])} | {_run(d)} |")
     return rows
