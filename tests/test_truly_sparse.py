@@ -452,3 +452,26 @@ def test_mlp_relu_in_place_gives_the_same_bits_as_out_of_place():
     assert torch.equal(out, ref)
     assert all(torch.equal(a, p.grad) for a, p in zip(grads, mlp.parameters()))
 
+
+
+@pytest.mark.parametrize("activation,dropout", [("relu", 0.0), ("allrelu", 0.3)])
+def test_hidden_layers_of_mlp_see_column_major_inputs_and_gradients(activation, dropout):
+    """What ``benchmarks/truly_sparse.py`` times as the "hidden" context: inside a TrulySparseMLP a
+    hidden layer gets a column-major input (the previous layer's output through the activation
+    and dropout) and a column-major upstream gradient (the next layer's input gradient), so
+    neither its forward nor its backward copies data into another layout."""
+    mlp = TrulySparseMLP([12, 16, 16, 16, 3], epsilon=2, activation=activation, dropout=dropout,
+                         generator=torch.Generator().manual_seed(0)).train()
+    seen = {}
+
+    def keep_input(module, args):
+        seen["x"] = args[0].stride()
+
+    def keep_output(module, args, out):
+        out.register_hook(lambda g: seen.__setitem__("g", g.stride()))
+
+    mlp.layers[1].register_forward_pre_hook(keep_input)
+    mlp.layers[1].register_forward_hook(keep_output)
+    x = torch.randn(8, 12)
+    F.cross_entropy(mlp(x), torch.randint(0, 3, (8,))).backward()
+    assert seen["x"] == (1, 8) and seen["g"] == (1, 8)
