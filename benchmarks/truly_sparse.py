@@ -40,6 +40,10 @@ batch 128, float32, CPU:
 * memory (``--no-memory`` skips it): ``layer_bytes`` (parameters + buffers, exact)
   and ``step_peak_rss_mb``: the increase of peak RSS (``VmHWM``) in a fresh
   subprocess from (torch imported, input made) to (layer built + 2 fwd+bwd);
+* a whole model, for scale (no target): the training step (forward, cross-entropy, backward,
+  SGD step) of a :class:`sparsenb.layers.TrulySparseMLP` 784-4096-4096-4096-10 whose hidden
+  layers have 1 % density, on a row-major batch of 128 (``mlp`` in the JSON): its time at 1 and
+  at N threads and their paired ratio, in rounds like the layers';
 * the 1-minute load average after every round.
 
 Targets (issue 14), each checked in both contexts: at 4,096^2 and 1 % density the
@@ -69,7 +73,7 @@ if str(ROOT) not in sys.path:
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
-from sparsenb.layers.truly_sparse import TrulySparseLinear  # noqa: E402
+from sparsenb.layers.truly_sparse import TrulySparseLinear, TrulySparseMLP  # noqa: E402
 from sparsenb.experiments.truly_sparse import MaskedSquareLinear  # noqa: E402
 from sparsenb.nb.record import write_json  # noqa: E402
 
@@ -77,6 +81,8 @@ DEFAULT_OUT = ROOT / "results" / "benchmarks" / "truly_sparse.json"
 FULL = {"widths": [1024, 4096, 16384], "densities": [0.1, 0.01, 0.001], "batch": 128,
         "rounds": {1024: 7, 4096: 7, 16384: 3}, "steps": {1024: 10, 4096: 3, 16384: 1},
         "warmup": {1024: 3, 4096: 1, 16384: 1}, "min_block_s": 0.2}
+MLP_FULL = {"sizes": [784, 4096, 4096, 4096, 10], "density": 0.01, "batch": 128, "rounds": 9, "min_block_s": 0.5}
+MLP_QUICK = {"sizes": [64, 128, 128, 10], "density": 0.1, "batch": 16, "rounds": 2, "min_block_s": 0.0}
 QUICK = {"widths": [64, 256], "densities": [0.1, 0.01], "batch": 16,
          "rounds": {64: 2, 256: 2}, "steps": {64: 2, 256: 2}, "warmup": {64: 1, 256: 1}, "min_block_s": 0.0}
 CONTEXTS = {"hidden": "hidden layer of TrulySparseMLP: column-major input and upstream gradient",
@@ -229,6 +235,52 @@ def bench_width(width: int, densities: list[float], batch: int, rounds: int, ste
     return res
 
 
+def bench_mlp(sizes: list[int], density: float, batch: int, rounds: int, thread_counts: list[int],
+              min_block_s: float, log=print) -> dict[str, Any]:
+    """Training step of a TrulySparseMLP (hidden layers at ``density``) at each thread count, paired rounds."""
+    g = torch.Generator().manual_seed(0)
+    # the ER epsilon that gives the first square hidden layer (sizes[1] x sizes[2]) the wanted density
+    eps = density * sizes[1] * sizes[2] / (sizes[1] + sizes[2])
+    mlp = TrulySparseMLP(sizes, epsilon=eps, generator=g)
+    opt = torch.optim.SGD(mlp.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(batch, sizes[0], generator=g)
+    target = torch.randint(0, sizes[-1], (batch,), generator=g)
+
+    def train_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(mlp(x), target).backward()
+        opt.step()
+
+    fastest = math.inf
+    for t in thread_counts:
+        torch.set_num_threads(t)
+        for _ in range(2):
+            t0 = time.perf_counter()
+            train_step()
+            fastest = min(fastest, time.perf_counter() - t0)
+    n_steps = steps_per_block(fastest, 1, min_block_s)
+    times: dict[int, list[float]] = {t: [] for t in thread_counts}
+    loads = []
+    for r in range(rounds):
+        for t in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
+            torch.set_num_threads(t)
+            t0 = time.perf_counter()
+            for _ in range(n_steps):
+                train_step()
+            times[t].append((time.perf_counter() - t0) / n_steps * 1e3)
+        load = load_avg()
+        loads.append(load[0] if load else None)
+        log(f"  MLP round {r + 1}/{rounds}: " + ", ".join(f"{t} thr {times[t][-1]:.2f}" for t in thread_counts)
+            + f" ms (load {loads[-1]})")
+    t1, tn = thread_counts[0], thread_counts[-1]
+    return {"sizes": sizes, "density": [layer.nnz / (layer.in_features * layer.out_features) for layer in mlp.layers],
+            "nnz": mlp.nnz(), "batch": batch, "steps_per_block": n_steps, "loadavg_1min_rounds": loads,
+            "timed": "training step: forward, cross-entropy, backward, SGD(momentum) step; row-major input",
+            "ms_per_step": {str(t): statistics.median(v) for t, v in times.items()},
+            "ms_per_step_rounds": {str(t): v for t, v in times.items()},
+            "thread_scaling": paired_ratio(times[tn], times[t1]) if tn != t1 else None}
+
+
 def targets_met(data: dict) -> list[dict]:
     """Each target of :data:`TARGETS` in each context whose width and density were measured, with its
     value and verdict."""
@@ -300,10 +352,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             res["step_peak_rss_mb"] = memory(w, s["densities"], s["batch"], threads)
         data["results"][str(w)] = res
         write_json(args.out, data)
+    m = MLP_QUICK if args.quick else MLP_FULL
+    print(f"TrulySparseMLP {'-'.join(map(str, m['sizes']))}")
+    data["mlp"] = bench_mlp(m["sizes"], m["density"], m["batch"], m["rounds"], thread_counts, m["min_block_s"])
+    write_json(args.out, data)
     torch.set_num_threads(threads)
     data["target_met"] = targets_met(data)
     data["seconds"] = round(time.perf_counter() - t_start, 1)
-    finish(data, [x for r in data["results"].values() for x in r["loadavg_1min_rounds"]], threads)
+    finish(data, [x for r in data["results"].values() for x in r["loadavg_1min_rounds"]]
+           + data["mlp"]["loadavg_1min_rounds"], threads)
     write_json(args.out, data)
     print_table(data)
     return data
@@ -323,6 +380,10 @@ def print_table(data: dict) -> None:
                                 f"{ctx['threads'][str(t)]['speedup_vs_dense'].get(n, 1.0):>10.2f}" for t in tcs)
                 sc = ctx["thread_scaling"].get(n, {}).get("median", float("nan"))
                 print(f"{w:>6} {c:>10} {n:>14} {cols} {sc:>8.2f} {res['layer_bytes'][n] / 2**20:>9.2f}")
+    mlp = data["mlp"]
+    print(f"TrulySparseMLP {'-'.join(map(str, mlp['sizes']))} training step: " + ", ".join(
+        f"{t} thr {v:.2f} ms" for t, v in mlp["ms_per_step"].items())
+        + (f", N/1 thr {mlp['thread_scaling']['median']:.2f}" if mlp["thread_scaling"] else ""))
     for t in data["target_met"]:
         print(f"target {t['what']} at {t['width']}^2, {t['density']:g}, {t['context']}: {t['value']:.2f} "
               f"({'>=' if t['what'] == 'speedup_vs_dense' else '<='} {t['bound']}) -> {'met' if t['met'] else 'NOT met'}")

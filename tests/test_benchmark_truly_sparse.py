@@ -6,6 +6,7 @@ benchmark is run by hand: ``python benchmarks/truly_sparse.py``.
 
 import math
 
+import pytest
 import torch
 
 
@@ -37,6 +38,10 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
         assert res["layer_bytes"][f"sparse@{d_lo:g}"] < res["layer_bytes"][f"sparse@{d_hi:g}"]
         assert res["nnz"][f"sparse@{d_hi:g}"] == round(d_hi * int(w) ** 2)
     assert data["target_met"] == []  # the quick widths are not the target's widths
+    mlp = data["mlp"]  # the whole-model training step: both thread counts, paired rounds, exact nnz
+    assert set(mlp["ms_per_step"]) == {"1", "2"} and all(v > 0 for v in mlp["ms_per_step"].values())
+    assert mlp["thread_scaling"]["rounds"] == len(mlp["ms_per_step_rounds"]["1"]) == len(mlp["loadavg_1min_rounds"])
+    assert len(mlp["density"]) == len(mlp["sizes"]) - 1 and mlp["density"][1] == pytest.approx(0.1, abs=1e-3)
 
 
 def test_hidden_context_feeds_column_major_input_and_gradient():
@@ -44,8 +49,6 @@ def test_hidden_context_feeds_column_major_input_and_gradient():
     input that requires grad and a column-major upstream gradient; ``standalone`` a row-major leaf."""
     import importlib.util
     from pathlib import Path
-
-    import pytest
 
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "truly_sparse.py"
     spec = importlib.util.spec_from_file_location("truly_sparse_bench_ctx", script)

@@ -75,6 +75,18 @@ def _truly_sparse_rows(d: dict) -> list[str]:
     return rows
 
 
+def _truly_sparse_mlp_rows(d: dict) -> list[str]:
+    """The whole-model row of the truly sparse record (no target: it shows what the layer rows add up to)."""
+    m = d.get("mlp")
+    if not m or not m.get("thread_scaling"):
+        return []
+    one, n = (m["ms_per_step"][str(k)] for k in d["settings"]["thread_counts"])
+    hidden = ", ".join(f"{100 * x:.3g} %" for x in m["density"])
+    return [f"| truly sparse MLP | `TrulySparseMLP` {'-'.join(map(str, m['sizes']))} (layer densities {hidden}), "
+            f"training step (forward, loss, backward, SGD), {d['threads']} threads / 1 thread | "
+            f"{_ratio(m['thread_scaling'])} ({n:.2f} vs {one:.2f} ms) | — | — | {_run(d)} |"]
+
+
 def _crossover_rows(d: dict) -> list[str]:
     cells = ", ".join(f"{w}²: {c:.2g}" if c is not None else f"{w}²: never" for w, c in d["crossover_density"].items())
     return [f"| where sparse wins | density below which truly sparse beats masked (time per training step) | "
@@ -113,7 +125,8 @@ def perf_markdown(root: Path | None = None) -> str:
     root = root or project_root()
     lines = ["| benchmark | what | measured: median (quartiles of paired rounds) | target | met? | threads | "
              "max load | date |", "|---|---|---|---|---|---|---|---|"]
-    for name, rows in (("mask_overhead", _mask_rows), ("truly_sparse", _truly_sparse_rows),
+    for name, rows in (("mask_overhead", _mask_rows),
+                       ("truly_sparse", lambda d: _truly_sparse_rows(d) + _truly_sparse_mlp_rows(d)),
                        ("crossover", _crossover_rows), ("trainer_overhead", _trainer_rows)):
         d = _load(root, name)
         if d is None:
