@@ -304,6 +304,14 @@ class TrulySparseLinear(nn.Module):
         (saved in ``state_dict``). :func:`evolve_set` keeps nnz, :func:`importance_prune`
         shrinks it; ``load_state_dict`` accepts a checkpoint with any nnz. Do not change
         the structure between a forward and its backward.
+
+    Layouts and speed: the output ``y (N, out_features)`` is column-major (strides
+    ``(1, N)``), the layout the CSR products write. A truly sparse layer fed by another one
+    (as in :class:`TrulySparseMLP`, through element-wise activations) copies nothing in
+    forward or backward. A row-major input (a data batch, a dense layer's output) is
+    transposed once in the forward; a row-major upstream gradient once in the backward.
+    These copies are memory-bound and do not speed up with more threads
+    (``benchmarks/README.md``, "Two contexts").
     """
 
     def __init__(self, in_features: int, out_features: int, density: float | None = None,
