@@ -307,7 +307,7 @@ class TrulySparseLinear(nn.Module):
 
     Layouts and speed: the output ``y (N, out_features)`` is column-major (strides
     ``(1, N)``), the layout the CSR products write. A truly sparse layer fed by another one
-    (as in :class:`TrulySparseMLP`, through element-wise activations) copies nothing in
+    (as in :class:`TrulySparseMLP`, through element-wise activations) transposes no data in
     forward or backward. A row-major input (a data batch, a dense layer's output) is
     transposed once in the forward; a row-major upstream gradient once in the backward.
     These copies are memory-bound and do not speed up with more threads
