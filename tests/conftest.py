@@ -99,19 +99,26 @@ def data_mirror(request) -> Path | None:
     return data_folder(*names) if names else None
 
 
+def load_benchmark(name: str):
+    """The module of ``benchmarks/<name>.py`` (a script folder, not a package)."""
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_bench", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 @pytest.fixture
 def quick_benchmark(tmp_path):
     """Run ``benchmarks/<name>.py --quick`` into a temporary folder and check what every benchmark record
     holds: the JSON written (atomically, no temp file left) equals the returned dict, with the date,
     versions, machine, load and settings. Returns the record for the test's own checks."""
-    import importlib.util
     import json
 
     def run(name: str, threads: int = 1) -> dict:
-        script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
-        spec = importlib.util.spec_from_file_location(f"{name}_bench", script)
-        bench = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(bench)
+        bench = load_benchmark(name)
         out = tmp_path / "sub" / f"{name}.json"
         returned = bench.main(["--quick", "--out", str(out), "--threads", str(threads)])
         data = json.loads(out.read_text())

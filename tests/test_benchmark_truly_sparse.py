@@ -9,6 +9,8 @@ import math
 import pytest
 import torch
 
+from conftest import load_benchmark
+
 
 def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
     data = quick_benchmark("truly_sparse", threads=2)  # the checks every record passes: tests/conftest.py
@@ -47,13 +49,7 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
 def test_hidden_context_feeds_column_major_input_and_gradient():
     """The ``hidden`` context gives the layer what a hidden layer of TrulySparseMLP gets: a column-major
     input that requires grad and a column-major upstream gradient; ``standalone`` a row-major leaf."""
-    import importlib.util
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "truly_sparse.py"
-    spec = importlib.util.spec_from_file_location("truly_sparse_bench_ctx", script)
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("truly_sparse")
     x, g = bench.context_inputs("hidden", 8, 32)
     assert x.shape == g.shape == (8, 32) and x.stride() == g.stride() == (1, 8) and x.requires_grad and x.is_leaf
     x, g = bench.context_inputs("standalone", 8, 32)
