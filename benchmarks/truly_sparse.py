@@ -24,19 +24,21 @@ batch 128, float32, CPU:
     input gradient): ``y.backward(g)``.
   - ``standalone``: a drop-in for ``nn.Linear`` at the edge of a model. The input is a
     row-major leaf tensor and the loss is ``y.square().mean()``. The layer transposes
-    the input once in the forward and autograd transposes the input gradient back once
-    (both serial and memory-bound), and torch's elementwise kernels of the loss run on
-    the column-major output: all of that is time the second core hardly shortens.
+    the input in the forward and the loss's (row-major) gradient in the backward, and
+    autograd transposes the input gradient back into the leaf's layout (three serial,
+    memory-bound copies); the loss's elementwise kernels write fresh batch-sized buffers:
+    all of that is time the second core hardly shortens.
 
   All variants of a width are built once; then interleaved rounds (order of variants
   rotating; each round times every variant in both contexts at every thread count, see
   ``benchmarks/common.py``). A timed block runs the profile's number of steps, more for fast
   variants: enough steps for the block to last ``min_block_s`` (0.2 s; the count per variant,
   from its fastest warm-up step, is ``steps_per_block`` in the JSON), so that a 5 ms step is
-  timed in its steady state and not in the wake of the 100 ms dense step before it. Reported per context and thread count: median ms/step and
-  ``speedup_vs_dense`` (median of the per-round ratio dense / variant, with spread); per
-  context and variant ``thread_scaling``: the median of the per-round ratio
-  time(N threads) / time(1 thread) (0.5 = perfect);
+  timed in its steady state and not in the wake of the 100 ms dense step before it.
+  Reported per context and thread count: median ms/step and ``speedup_vs_dense``
+  (median of the per-round ratio dense / variant, with spread); per context and variant
+  ``thread_scaling``: the median of the per-round ratio time(N threads) / time(1 thread)
+  (0.5 = perfect);
 * memory (``--no-memory`` skips it): ``layer_bytes`` (parameters + buffers, exact)
   and ``step_peak_rss_mb``: the increase of peak RSS (``VmHWM``) in a fresh
   subprocess from (torch imported, input made) to (layer built + 2 fwd+bwd);
@@ -180,6 +182,14 @@ def steps_per_block(seconds_per_step: float, steps: int, min_block_s: float) -> 
     return max(steps, math.ceil(min_block_s / max(seconds_per_step, 1e-6)))
 
 
+def ms_per_step(fn, steps: int) -> float:
+    """Milliseconds per call of ``fn`` over ``steps`` calls in a row."""
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps * 1e3
+
+
 def bench_width(width: int, densities: list[float], batch: int, rounds: int, steps: int, warmup: int,
                 thread_counts: list[int], min_block_s: float = 0.0, log=print) -> dict[str, Any]:
     inputs = {c: context_inputs(c, batch, width) for c in CONTEXTS}
@@ -193,9 +203,7 @@ def bench_width(width: int, densities: list[float], batch: int, rounds: int, ste
         for n in names:
             for c in CONTEXTS:
                 for _ in range(warmup):
-                    t0 = time.perf_counter()
-                    step(mods[n], *inputs[c])
-                    last[n] = min(last.get(n, math.inf), time.perf_counter() - t0)
+                    last[n] = min(last.get(n, math.inf), ms_per_step(lambda: step(mods[n], *inputs[c]), 1) / 1e3)
     n_steps = {n: steps_per_block(last[n], steps, min_block_s) for n in names}
     times = {c: {t: {n: [] for n in names} for t in thread_counts} for c in CONTEXTS}
     loads = []
@@ -205,10 +213,7 @@ def bench_width(width: int, densities: list[float], batch: int, rounds: int, ste
             for c in (list(CONTEXTS) if r % 2 == 0 else list(CONTEXTS)[::-1]):
                 for t in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
                     torch.set_num_threads(t)
-                    t0 = time.perf_counter()
-                    for _ in range(n_steps[n]):
-                        step(mods[n], *inputs[c])
-                    times[c][t][n].append((time.perf_counter() - t0) / n_steps[n] * 1e3)
+                    times[c][t][n].append(ms_per_step(lambda: step(mods[n], *inputs[c]), n_steps[n]))
         load = load_avg()
         loads.append(load[0] if load else None)
         log(f"  width {width} round {r + 1}/{rounds}: " + " | ".join(
@@ -255,19 +260,14 @@ def bench_mlp(sizes: list[int], density: float, batch: int, rounds: int, thread_
     for t in thread_counts:
         torch.set_num_threads(t)
         for _ in range(2):
-            t0 = time.perf_counter()
-            train_step()
-            fastest = min(fastest, time.perf_counter() - t0)
+            fastest = min(fastest, ms_per_step(train_step, 1) / 1e3)
     n_steps = steps_per_block(fastest, 1, min_block_s)
     times: dict[int, list[float]] = {t: [] for t in thread_counts}
     loads = []
     for r in range(rounds):
         for t in (thread_counts if r % 2 == 0 else thread_counts[::-1]):
             torch.set_num_threads(t)
-            t0 = time.perf_counter()
-            for _ in range(n_steps):
-                train_step()
-            times[t].append((time.perf_counter() - t0) / n_steps * 1e3)
+            times[t].append(ms_per_step(train_step, n_steps))
         load = load_avg()
         loads.append(load[0] if load else None)
         log(f"  MLP round {r + 1}/{rounds}: " + ", ".join(f"{t} thr {times[t][-1]:.2f}" for t in thread_counts)
