@@ -3,10 +3,13 @@
 * :mod:`.truly_sparse`: ``TrulySparseLinear`` and its SET evolution, All-ReLU,
   neuron importance pruning and ``TrulySparseMLP`` (Curci, Mocanu, Pechenizkiy
   2021, "Truly Sparse Neural Networks at Scale", arXiv:2102.01732).
+* :mod:`.dropout`: ``FastDropout``, dropout whose CPU mask takes 16 random bits an
+  element (torch's CPU dropout is serial outside Intel CPUs).
 * :mod:`.backend`: ``sparse_linear(..., backend="auto")`` picks masked-dense or truly
   sparse by the measured crossover density (``CROSSOVER_DENSITY``).
 """
 from .backend import CROSSOVER_DENSITY, choose_backend, sparse_linear
+from .dropout import FastDropout, dropout_mask, fast_dropout
 from .truly_sparse import (
     AllReLU,
     TrulySparseLinear,
@@ -22,5 +25,5 @@ from .truly_sparse import (
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
     "neuron_importance", "should_prune", "er_density", "sample_positions",
-    "sparse_linear", "choose_backend", "CROSSOVER_DENSITY",
+    "sparse_linear", "choose_backend", "CROSSOVER_DENSITY", "FastDropout", "fast_dropout", "dropout_mask",
 ]
