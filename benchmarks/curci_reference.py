@@ -27,7 +27,10 @@ SGD (lr 0.01, momentum 0.9, weight decay 2e-4), batch 128, SET with zeta 0.3, He
 * ``epoch_s``: an epoch of the reference script's data (Fashion-MNIST, 60,000 samples:
   468 batches) plus one evolution, ``468 * ms_per_batch / 1000 + evolve_s``.
 
-Rounds alternate which code runs first; ``speedup`` is the median of the per-round ratios
+An ablation runs in the same rounds: ``sparsenb_nn_dropout``, the same sparsenb model with
+torch's ``nn.Dropout`` instead of :class:`~sparsenb.layers.FastDropout` (``speedup_nn_dropout``):
+on CPUs other than Intel's, torch draws the dropout mask serially, one element at a time.
+Rounds rotate which code runs first; ``speedup`` is the median of the per-round ratios
 reference / sparsenb, with their spread (``benchmarks/common.py``). Both use ``--threads``
 threads (default: all cores): ``torch.set_num_threads`` and ``numba.set_num_threads``;
 SciPy's sparse products use one.
@@ -234,14 +237,17 @@ def worker(ref_dir: Path, sizes: list[int], n_batches: int, threads: int) -> Non
 
 
 class Sparsenb:
-    """:class:`TrulySparseMLP` with the same settings, trained by a plain loop."""
+    """:class:`TrulySparseMLP` with the same settings, trained by a plain loop. ``nn_dropout``: with
+    torch's ``nn.Dropout`` in place of :class:`~sparsenb.layers.FastDropout` (the ablation)."""
 
-    def __init__(self, sizes: list[int], n_batches: int, seed: int = 0):
+    def __init__(self, sizes: list[int], n_batches: int, seed: int = 0, nn_dropout: bool = False):
         s = SETTINGS
         g = torch.Generator().manual_seed(seed)
         torch.manual_seed(seed)
         self.model = TrulySparseMLP(sizes, epsilon=s["epsilon"], activation="allrelu", alpha=s["all_relu_slope"],
                                     dropout=s["dropout"], init="he_uniform", generator=g)
+        if nn_dropout:
+            self.model.dropout = torch.nn.Dropout(s["dropout"])
         self.opt = torch.optim.SGD(self.model.parameters(), lr=s["lr"], momentum=s["momentum"],
                                    weight_decay=s["weight_decay"])
         x, labels = make_batches(sizes, n_batches, seed)
@@ -263,11 +269,19 @@ class Sparsenb:
         return _timed(lambda: self.model.evolve(SETTINGS["zeta"], self.opt))
 
 
+def speedups(times: dict, epoch: dict, name: str) -> dict[str, dict[str, float]]:
+    """Paired ratios reference / ``name`` per training batch, per evolution and per epoch."""
+    return {"batch": paired_ratio(times["reference"]["batch"], times[name]["batch"]),
+            "evolve": paired_ratio(times["reference"]["evolve"], times[name]["evolve"]),
+            "epoch": paired_ratio(epoch["reference"], epoch[name])}
+
+
 def bench_hidden(ref_dir: Path, hidden: int, rounds: int, batches: int, warmup: int, threads: int) -> dict[str, Any]:
     s = SETTINGS
     sizes = [s["inputs"]] + [hidden] * s["hidden_layers"] + [s["classes"]]
     n_batches = max(batches, warmup)
-    codes = {"reference": ReferenceProcess(ref_dir, sizes, n_batches, threads), "sparsenb": Sparsenb(sizes, n_batches)}
+    codes = {"reference": ReferenceProcess(ref_dir, sizes, n_batches, threads), "sparsenb": Sparsenb(sizes, n_batches),
+             "sparsenb_nn_dropout": Sparsenb(sizes, n_batches, nn_dropout=True)}
     try:
         for code in codes.values():  # Numba compiles, caches fill, momentum buffers exist
             code.train(warmup)
@@ -275,7 +289,7 @@ def bench_hidden(ref_dir: Path, hidden: int, rounds: int, batches: int, warmup: 
         times: dict[str, dict[str, list[float]]] = {k: {"batch": [], "evolve": []} for k in codes}
         loads = []
         for r in range(rounds):
-            for name in (list(codes) if r % 2 == 0 else list(codes)[::-1]):
+            for name in list(codes)[r % len(codes):] + list(codes)[:r % len(codes)]:
                 times[name]["batch"].append(codes[name].train(batches) / batches)
                 times[name]["evolve"].append(codes[name].evolve())
             loads.append(load_avg()[0] if load_avg() else None)
@@ -291,9 +305,8 @@ def bench_hidden(ref_dir: Path, hidden: int, rounds: int, batches: int, warmup: 
         "ms_per_batch": {k: 1e3 * statistics.median(v["batch"]) for k, v in times.items()},
         "evolve_s": {k: statistics.median(v["evolve"]) for k, v in times.items()},
         "epoch_s": {k: statistics.median(v) for k, v in epoch.items()},
-        "speedup": {"batch": paired_ratio(times["reference"]["batch"], times["sparsenb"]["batch"]),
-                    "evolve": paired_ratio(times["reference"]["evolve"], times["sparsenb"]["evolve"]),
-                    "epoch": paired_ratio(epoch["reference"], epoch["sparsenb"])},
+        "speedup": speedups(times, epoch, "sparsenb"),
+        "speedup_nn_dropout": speedups(times, epoch, "sparsenb_nn_dropout"),
         "rounds": {k: {"s_per_batch": v["batch"], "evolve_s": v["evolve"]} for k, v in times.items()},
         "batches_per_round": batches, "loadavg_1min_rounds": loads,
     }
@@ -321,6 +334,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--hidden", type=int, nargs="+", help="hidden widths (default 1000 10000)")
     ap.add_argument("--rounds", type=int, help="paired rounds per width")
     ap.add_argument("--threads", type=int, help="threads for both codes (default: all cores)")
+    ap.add_argument("--reference-note", help="recorded with the reference's provenance, e.g. where a copy "
+                                              "that is not a git checkout came from")
     ap.add_argument("--out", default=str(DEFAULT_OUT))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the reference's process
     ap.add_argument("--sizes", type=int, nargs="+", help=argparse.SUPPRESS)
@@ -348,7 +363,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         "settings": {**SETTINGS, "quick": args.quick, "hidden": s["hidden"], "rounds": s["rounds"],
                      "warmup_batches": s["warmup_batches"],
                      "epoch": "epoch_samples // batch batches + one evolution, per round"},
-        "reference": reference_provenance(ref_dir), "targets": {} if args.quick else TARGETS, "results": {}}
+        "reference": {**reference_provenance(ref_dir), "note": args.reference_note}, "targets": {} if args.quick else TARGETS, "results": {}}
     print(f"torch {torch.__version__}, {threads} threads, CPU: {data['cpu_model']}; reference {ref_dir}")
     for h in s["hidden"]:
         batches = s["batches"].get(h, max(2, 40 * 1000 // max(h, 1000)))
@@ -363,14 +378,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
 
 
 def print_table(data: dict[str, Any]) -> None:
-    print(f"\n{'H':>6} {'code':>10} {'ms/batch':>9} {'evolve s':>9} {'epoch s':>8}   nnz per layer")
+    print(f"\n{'H':>6} {'code':>20} {'ms/batch':>9} {'evolve s':>9} {'epoch s':>8}   nnz per layer")
     for h, res in data["results"].items():
-        for k in ("reference", "sparsenb"):
-            print(f"{h:>6} {k:>10} {res['ms_per_batch'][k]:>9.1f} {res['evolve_s'][k]:>9.3f} "
-                  f"{res['epoch_s'][k]:>8.1f}   {res['nnz'][k]}")
-        sp = res["speedup"]
-        print(f"{'':>6} {'speedup':>10} {sp['batch']['median']:>8.2f}x {sp['evolve']['median']:>8.1f}x "
-              f"{sp['epoch']['median']:>7.2f}x   (epoch quartiles {sp['epoch']['q1']:.2f}-{sp['epoch']['q3']:.2f})")
+        for k in res["ms_per_batch"]:
+            print(f"{h:>6} {k:>20} {res['ms_per_batch'][k]:>9.1f} {res['evolve_s'][k]:>9.3f} "
+                  f"{res['epoch_s'][k]:>8.1f}   {res['nnz'].get(k, '')}")
+        for key, label in (("speedup", "speedup"), ("speedup_nn_dropout", "speedup, nn.Dropout")):
+            sp = res[key]
+            print(f"{'':>6} {label:>20} {sp['batch']['median']:>8.2f}x {sp['evolve']['median']:>8.1f}x "
+                  f"{sp['epoch']['median']:>7.2f}x   (epoch quartiles {sp['epoch']['q1']:.2f}-{sp['epoch']['q3']:.2f})")
     for t in data["target_met"]:
         print(f"target: epoch at H={t['hidden']} >= {t['bound']:g}x faster: {t['value']:.2f}x -> "
               f"{'met' if t['met'] else 'NOT met'}")

@@ -20,7 +20,7 @@ def test_readme_performance_table_matches_benchmark_records():
 
 def test_perf_table_lists_missing_records(tmp_path):
     md = perf_markdown(tmp_path)
-    assert md.count("not run yet") == 5 and md.splitlines()[0].startswith("| benchmark |")
+    assert md.count("not run yet") == 6 and md.splitlines()[0].startswith("| benchmark |")
 
 
 def test_scale_row_reads_the_notebook_record(tmp_path):
@@ -33,6 +33,20 @@ def test_scale_row_reads_the_notebook_record(tmp_path):
     row = [r for r in perf_markdown(tmp_path).splitlines() if r.startswith("| 1M-neuron run")][0]
     assert "784-500000-500000-10" in row and "5.0 min (training 2.0 min), peak RSS 2.0 GB" in row
     assert "| ≤ 4 min | **no** | 1 | ? | 2026-12-06 |" in row
+
+
+def test_curci_rows_show_epoch_ratio_target_and_verdict(tmp_path):
+    path = tmp_path / "results" / "benchmarks" / "curci_reference.json"
+    path.parent.mkdir(parents=True)
+    spread = {"median": 5.5, "q1": 5.2, "q3": 5.8}
+    res = {"sizes": [784, 10000, 10000, 10000, 10], "epoch_s": {"sparsenb": 30.0, "reference": 165.0},
+           "speedup": {"epoch": spread, "batch": {"median": 5.9}, "evolve": {"median": 33.3}}}
+    path.write_text(json.dumps({"results": {"10000": res}, "threads": 2, "max_load_avg": 2.5,
+                                "date": "2026-12-07T01:00:00+00:00",
+                                "target_met": [{"hidden": 10000, "bound": 5.0, "value": 5.5, "met": True}]}))
+    row = [r for r in perf_markdown(tmp_path).splitlines() if r.startswith("| vs reference code")][0]
+    assert "784-10000-10000-10000-10" in row and "5.500x (5.200–5.800) faster (30.0 vs 165.0 s)" in row
+    assert "training batch 5.90x, evolution 33x | ≥ 5x | yes | 2 | 2.5 | 2026-12-07 |" in row
 
 
 def test_crossover_constant_is_the_committed_measurement():

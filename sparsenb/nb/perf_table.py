@@ -87,6 +87,22 @@ def _truly_sparse_mlp_rows(d: dict) -> list[str]:
             f"{_ratio(m['thread_scaling'])} ({n:.2f} vs {one:.2f} ms) | — | — | {_run(d)} |"]
 
 
+def _curci_rows(d: dict) -> list[str]:
+    """Truly sparse SET-MLP against the reference code of Curci et al. (benchmarks/curci_reference.py)."""
+    met = {str(t["hidden"]): t for t in d["target_met"]}
+    rows = []
+    for h, res in d["results"].items():
+        sp, t = res["speedup"], met.get(h)
+        target = f"≥ {t['bound']:g}x" if t else "—"
+        rows.append(
+            f"| vs reference code | truly sparse SET-MLP {'-'.join(map(str, res['sizes']))} (ε 20, dropout 0.3, batch 128), "
+            f"one epoch (60,000 samples + one evolution), reference code of Curci et al. (SciPy/Numba) / sparsenb | "
+            f"{_ratio(sp['epoch'])} faster ({res['epoch_s']['sparsenb']:.1f} vs {res['epoch_s']['reference']:.1f} s); "
+            f"training batch {sp['batch']['median']:.2f}x, evolution {sp['evolve']['median']:.0f}x | "
+            f"{target} | {_verdict(t['met'] if t else None)} | {_run(d)} |")
+    return rows
+
+
 def _crossover_rows(d: dict) -> list[str]:
     cells = ", ".join(f"{w}²: {c:.2g}" if c is not None else f"{w}²: never" for w, c in d["crossover_density"].items())
     return [f"| where sparse wins | density below which truly sparse beats masked (time per training step) | "
@@ -127,7 +143,8 @@ def perf_markdown(root: Path | None = None) -> str:
              "max load | date |", "|---|---|---|---|---|---|---|---|"]
     for name, rows in (("mask_overhead", _mask_rows),
                        ("truly_sparse", lambda d: _truly_sparse_rows(d) + _truly_sparse_mlp_rows(d)),
-                       ("crossover", _crossover_rows), ("trainer_overhead", _trainer_rows)):
+                       ("curci_reference", _curci_rows), ("crossover", _crossover_rows),
+                       ("trainer_overhead", _trainer_rows)):
         d = _load(root, name)
         if d is None:
             lines.append(f"| `{name}` | not run yet | — | — | — | — | — | — |")
