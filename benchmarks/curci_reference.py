@@ -29,7 +29,7 @@ SGD (lr 0.01, momentum 0.9, weight decay 2e-4), batch 128, SET with zeta 0.3, He
 
 An ablation runs in the same rounds: ``sparsenb_nn_dropout``, the same sparsenb model with
 torch's ``nn.Dropout`` instead of :class:`~sparsenb.layers.FastDropout` (``speedup_nn_dropout``):
-on CPUs other than Intel's, torch draws the dropout mask serially, one element at a time.
+on the AMD EPYC of the records, torch drew the dropout mask serially, one element at a time.
 Rounds rotate which code runs first; ``speedup`` is the median of the per-round ratios
 reference / sparsenb, with their spread (``benchmarks/common.py``). Both use ``--threads``
 threads (default: all cores): ``torch.set_num_threads`` and ``numba.set_num_threads``;

@@ -90,3 +90,17 @@ def test_truly_sparse_mlp_uses_fast_dropout_only_in_training():
     assert torch.equal(model(x), model(x))
     model.train()
     assert not torch.equal(model(x), model(x))
+
+
+def test_mask_does_not_depend_on_the_thread_count():
+    x = torch.randn(256, 1000)
+    before = torch.get_num_threads()
+    masks = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            torch.manual_seed(7)
+            masks.append(dropout_mask(x, 0.3))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(masks[0], masks[1])

@@ -4,7 +4,7 @@
   neuron importance pruning and ``TrulySparseMLP`` (Curci, Mocanu, Pechenizkiy
   2021, "Truly Sparse Neural Networks at Scale", arXiv:2102.01732).
 * :mod:`.dropout`: ``FastDropout``, dropout whose CPU mask takes 16 random bits an
-  element (torch's CPU dropout is serial outside Intel CPUs).
+  element (torch's CPU dropout mask was drawn serially on the AMD CPU of the records).
 * :mod:`.backend`: ``sparse_linear(..., backend="auto")`` picks masked-dense or truly
   sparse by the measured crossover density (``CROSSOVER_DENSITY``).
 """

@@ -2,11 +2,12 @@
 
 Dropout (Srivastava et al. 2014, JMLR 15:1929) multiplies each element by
 ``keep / (1 - p)`` with ``keep ~ Bernoulli(1 - p)``. On CPUs, torch draws that
-mask with ``bernoulli_``, which runs MKL's parallel generator only on Intel
-processors and otherwise a serial loop of about 10 ns per element: on a 2-core
-AMD EPYC, dropout on a ``(128, 10000)`` activation took 12.6 ms, more than
-the truly sparse layer that produced it, and 45 % of a training step of the
-truly sparse SET-MLP 784-10000-10000-10000-10 (three hidden layers with dropout).
+mask with ``bernoulli_``. On the 2-core AMD EPYC of sparsenb's records it ran
+serially, at about 10 ns per element: dropout on a ``(128, 10000)`` activation
+took 12.6 ms at 1 and at 2 threads. That is more than the truly sparse layer that
+produced the activation, and 45 % of a training step of the truly sparse SET-MLP
+784-10000-10000-10000-10 (three hidden layers with dropout). torch has a parallel
+MKL path for ``bernoulli_``; the torch sources we read take it only on Intel CPUs.
 
 :func:`fast_dropout` draws 16 random bits per element instead: one ``random_``
 over ``int64`` words (torch's CPU generator, so ``torch.manual_seed`` and
@@ -14,9 +15,9 @@ saved RNG states reproduce it), viewed as ``int16`` lanes. An element is
 dropped when its lane is below ``k - 2**15`` with ``k = round(p * 2**16)``, so
 the drop probability is ``p`` rounded to a multiple of ``2**-16`` (0.3 becomes
 0.300003), and kept elements are scaled by ``1 / (1 - k / 2**16)``, which
-keeps the expectation exact. The same seed gives the same mask on Intel and
-AMD CPUs, which torch's own CPU dropout does not. On CUDA, :func:`fast_dropout`
-is ``F.dropout`` (a fused kernel).
+keeps the expectation exact. The mask depends only on the generator's state,
+not on the CPU or the thread count. On CUDA, :func:`fast_dropout` is ``F.dropout``
+(a fused kernel).
 
 The mask is drawn in the input's memory order: a column-major ``(N, F)`` input
 (the layout :class:`~sparsenb.layers.TrulySparseLinear` returns) gets the mask

@@ -634,8 +634,8 @@ class TrulySparseMLP(nn.Module):
         alpha: All-ReLU slope magnitude (paper: 0.6 for most data sets).
         bias, init: passed to every layer.
         dropout: dropout rate after each hidden activation (authors' code: 0.3), applied by
-            :class:`~sparsenb.layers.dropout.FastDropout` (on CPU, torch's own dropout draws its
-            mask serially outside Intel CPUs and cost more than the sparse layers).
+            :class:`~sparsenb.layers.dropout.FastDropout` (torch's own CPU dropout drew its mask
+            serially on an AMD EPYC and cost more than the sparse layers).
         generator: topology/init generator.
     """
 
