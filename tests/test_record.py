@@ -4,7 +4,7 @@ import json
 import pytest
 
 import sparsenb as snb
-from sparsenb.nb.record import config_hash, write_json
+from sparsenb.nb.record import cache_status, config_hash, source_hash, write_json
 
 
 def test_record_and_claim_write_results_json(tmp_path):
@@ -52,6 +52,32 @@ def test_cached_resumes_and_invalidates_on_config_change(tmp_path):
     run3 = snb.nb.Run("nbx", "smoke", {"A": 2}, out_dir=tmp_path)
     run3.cached("set/0.9/seed0", work)
     assert len(calls) == 2, "a changed config must not reuse old results"
+
+
+def test_cached_result_of_other_code_is_computed_again(tmp_path, capsys):
+    calls = []
+
+    def work():
+        calls.append(1)
+        return {"acc": 0.5 + len(calls)}
+
+    run = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
+    run.cached("seed0", work)
+    cache = tmp_path / "runs" / run.hash / "seed0.json"
+    saved = json.loads(cache.read_text())
+    assert saved["code"] == source_hash() and len(saved["code"]) == 12
+    assert cache_status(tmp_path, run.hash)[0] == 1
+    saved["code"] = "0123456789ab"  # as if an earlier version of sparsenb had computed it
+    cache.write_text(json.dumps(saved))
+    assert cache_status(tmp_path, run.hash)[0] == 0
+    run2 = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
+    assert run2.cached("seed0", work) == {"acc": 2.5} and len(calls) == 2
+    assert "computed by other sparsenb code (sources 0123456789ab" in capsys.readouterr().out
+    assert json.loads(cache.read_text())["code"] == source_hash()
+    del saved["code"]  # caches written before the sources were hashed are not trusted either
+    cache.write_text(json.dumps(saved))
+    snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path).cached("seed0", work)
+    assert len(calls) == 3 and "sources not recorded" in capsys.readouterr().out
 
 
 def test_write_json_is_atomic(tmp_path):

@@ -53,6 +53,7 @@ notebook with the same config skips the units already done.
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
 import json
 import math
@@ -169,6 +170,20 @@ def code_version() -> dict:
             return {"version": __version__}
 
 
+@functools.lru_cache(maxsize=1)
+def source_hash() -> str:
+    """First 12 hex digits of the sha256 of the package's Python sources (relative paths and contents).
+
+    :meth:`Run.cached` stores it with every cached run and reuses a run only when it matches: the
+    config hash cannot see a change of the code that computed the result.
+    """
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]
+
+
 def _packages() -> dict:
     from importlib import metadata
     out = {}
@@ -256,7 +271,7 @@ def cache_status(out_dir: str | os.PathLike, chash: str) -> tuple[int, int | Non
     """``(units cached for config hash chash in out_dir, total units or None)``; the total is known
     when ``out_dir/results.json`` is a finished record of the same config."""
     out_dir = Path(out_dir)
-    done = len(list((out_dir / "runs" / chash).glob("*.json")))
+    done = sum(_cached_by_this_code(p) for p in (out_dir / "runs" / chash).glob("*.json"))
     total = None
     try:
         rec = json.loads((out_dir / "results.json").read_text())
@@ -265,6 +280,13 @@ def cache_status(out_dir: str | os.PathLike, chash: str) -> tuple[int, int | Non
     except (OSError, ValueError):
         pass
     return done, total
+
+
+def _cached_by_this_code(path: Path) -> bool:
+    try:
+        return json.loads(path.read_text()).get("code") == source_hash()
+    except (OSError, ValueError):
+        return False
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -383,17 +405,26 @@ class Run:
         return state == HELD
 
     def cached(self, key: str, fn: Callable[[], dict]) -> dict:
-        """Return ``fn()``, cached in ``runs/<config hash>/<key>.json`` (resume support)."""
+        """Return ``fn()``, cached in ``runs/<config hash>/<key>.json`` (resume support).
+
+        A cached result is reused only when it was computed with this config and by the same
+        package sources (:func:`source_hash`); after a code change it is computed again.
+        """
         path = self.out_dir / "runs" / self.hash / f"{_safe(key)}.json"
+        code = source_hash()
         if path.exists():
             saved = json.loads(path.read_text())
-            if saved.get("config_hash") == self.hash:
+            if saved.get("config_hash") == self.hash and saved.get("code") == code:
                 self._add_work(saved.get("seconds", 0.0), cached=True)
                 return saved["result"]
+            if saved.get("config_hash") == self.hash:
+                print(f"{key}: the cached result was computed by other sparsenb code (sources "
+                      f"{saved.get('code', 'not recorded')}, now {code}); computing it again")
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
-        write_json(path, {"config_hash": self.hash, "key": key, "seconds": seconds, "result": result})
+        write_json(path, {"config_hash": self.hash, "code": code, "key": key, "seconds": seconds,
+                          "result": result})
         self._add_work(seconds, cached=False)
         return result
 
