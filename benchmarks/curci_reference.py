@@ -9,7 +9,7 @@ sparsenb does not ship it: clone it and pass its folder.
 Usage (about 2 minutes on 2 cores)::
 
     git clone https://github.com/SelimaC/large-scale-sparse-neural-networks /tmp/curci
-    pip install -c constraints.txt numba psutil
+    pip install -c constraints.txt -e ".[reference]"     # Numba and psutil, which the reference needs
     python benchmarks/curci_reference.py --reference-dir /tmp/curci
 
 What is measured, for hidden widths H = 1,000 and 10,000 (``--hidden``), on the model and
@@ -112,15 +112,17 @@ def import_reference(ref_dir: Path) -> types.ModuleType:
         return importlib.import_module("set_mlp_sequential")
     except ImportError as e:
         print(f"error: importing the reference failed ({e}); it needs NumPy, SciPy, Numba and psutil: "
-              f"pip install -c constraints.txt numba psutil", file=sys.stderr)
+              f"pip install -c constraints.txt -e \".[reference]\"", file=sys.stderr)
         raise SystemExit(1)
 
 
 def reference_provenance(ref_dir: Path) -> dict[str, Any]:
     sha = {f: hashlib.sha256((ref_dir / f).read_bytes()).hexdigest() for f in REFERENCE_FILES}
-    try:
-        commit = subprocess.run(["git", "-C", str(ref_dir), "rev-parse", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ref_dir), *args], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    try:  # the commit only of a checkout of its own, not of a repository that merely contains the folder
+        commit = git("rev-parse", "HEAD") if Path(git("rev-parse", "--show-toplevel")).resolve() == ref_dir else None
     except (OSError, subprocess.CalledProcessError):
         commit = None
     return {"repo": REFERENCE_REPO, "commit": commit, "sha256": sha,

@@ -106,3 +106,22 @@ def test_a_reference_that_fails_to_import_is_reported(stand_in, tmp_path):
     with pytest.raises(SystemExit, match="importing the reference failed .*a_module_that_is_not_installed"):
         bench.main(["--reference-dir", str(stand_in), "--quick", "--out", str(tmp_path / "x.json")])
     assert not (tmp_path / "x.json").exists()
+
+
+def test_provenance_names_the_commit_of_a_checkout_only(stand_in, tmp_path):
+    import subprocess
+
+    bench = load_benchmark("curci_reference")
+    assert bench.reference_provenance(stand_in.resolve())["commit"] is None  # a plain folder
+    git = ["git", "-C", str(stand_in), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(git + ["init", "-q"], check=True)
+    subprocess.run(git + ["add", "."], check=True)
+    subprocess.run(git + ["commit", "-qm", "reference"], check=True)
+    head = subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    assert bench.reference_provenance(stand_in.resolve())["commit"] == head
+    # a folder inside that checkout is not the checkout: no commit is claimed for it
+    inner = stand_in / "utils"
+    (inner / "utils").mkdir()
+    (inner / "set_mlp_sequential.py").write_text("")
+    (inner / "utils" / "nn_functions.py").write_text("")
+    assert bench.reference_provenance(inner.resolve())["commit"] is None
