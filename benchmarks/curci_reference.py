@@ -179,9 +179,9 @@ class Reference:
 
 
 class ReferenceProcess:
-    """The reference in its own process (``--worker``), so that its threads (Numba's OpenMP or TBB pool)
-    and torch's never share a process: two OpenMP runtimes in one process spin against each other.
-    Commands go one per line on the worker's stdin; each answer is one JSON line."""
+    """The reference in its own process (``--worker``): its import shims and Numba's thread pool stay
+    out of the process that times sparsenb, and each code runs as it would alone. Commands go one
+    per line on the worker's stdin; each answer is one JSON line."""
 
     def __init__(self, ref_dir: Path, sizes: list[int], n_batches: int, threads: int):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--reference-dir", str(ref_dir),
