@@ -80,6 +80,26 @@ def test_cached_result_of_other_code_is_computed_again(tmp_path, capsys):
     assert len(calls) == 3 and "sources not recorded" in capsys.readouterr().out
 
 
+def test_source_hash_follows_the_notebooks_code_cells_not_its_text(tmp_path, monkeypatch):
+    import importlib
+
+    rec = importlib.import_module("sparsenb.nb.record")  # the module (sparsenb.nb.record is also a function)
+    nb = {"cells": [{"cell_type": "markdown", "source": ["# About\n"]},
+                    {"cell_type": "code", "source": ["cfg = dict(DROPOUT=0.0)\n"]}]}
+    (tmp_path / "notebooks").mkdir()
+    path = tmp_path / "notebooks" / "nbx.ipynb"
+    path.write_text(json.dumps(nb))
+    monkeypatch.setattr(rec, "project_root", lambda: tmp_path)
+    base = rec.source_hash("nbx")
+    assert base != rec.source_hash() and rec.source_hash("no_such_notebook") == rec.source_hash()
+    nb["cells"][0]["source"] = ["# About this notebook\n"]  # text only: same code
+    path.write_text(json.dumps(nb))
+    assert rec.source_hash("nbx") == base
+    nb["cells"][1]["source"] = ["cfg = dict(DROPOUT=0.3)\n"]  # a code cell changed: other code
+    path.write_text(json.dumps(nb))
+    assert rec.source_hash("nbx") != base
+
+
 def test_write_json_is_atomic(tmp_path):
     p = tmp_path / "a" / "r.json"
     write_json(p, {"x": 1})

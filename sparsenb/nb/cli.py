@@ -159,7 +159,7 @@ def _interrupted(plan: _Plan) -> int:
     from .record import cache_status
 
     if plan.chash:
-        done, total = cache_status(plan.out, plan.chash)
+        done, total = cache_status(plan.out, plan.chash, plan.nb.stem)
     else:
         done, total = len(list((plan.out / "runs").glob("*/*.json"))), None
     of = f" of {total}" if total else ""

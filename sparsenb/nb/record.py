@@ -171,16 +171,29 @@ def code_version() -> dict:
 
 
 @functools.lru_cache(maxsize=1)
-def source_hash() -> str:
-    """First 12 hex digits of the sha256 of the package's Python sources (relative paths and contents).
-
-    :meth:`Run.cached` stores it with every cached run and reuses a run only when it matches: the
-    config hash cannot see a change of the code that computed the result.
-    """
+def _package_digest() -> bytes:
     root = Path(__file__).resolve().parents[1]
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
         h.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.digest()
+
+
+def source_hash(notebook: str | None = None) -> str:
+    """First 12 hex digits of the sha256 of the code that computes a notebook's runs.
+
+    That is the package's Python sources (relative paths and contents) and, given a notebook
+    stem, the code cells of ``notebooks/<stem>.ipynb`` as saved (when that file exists).
+    :meth:`Run.cached` stores it with every cached run and reuses a run only when it matches:
+    the config hash cannot see a change of the code that computed the result.
+    """
+    h = hashlib.sha256(_package_digest())
+    path = project_root() / "notebooks" / f"{notebook}.ipynb" if notebook else None
+    if path is not None and path.is_file():
+        for cell in json.loads(path.read_text()).get("cells", []):
+            if cell.get("cell_type") == "code":
+                source = cell.get("source", "")
+                h.update(("".join(source) if isinstance(source, list) else source).encode() + b"\0")
     return h.hexdigest()[:12]
 
 
@@ -267,11 +280,12 @@ def destination(notebook: str, profile: str, config: dict, threads: int, device:
                        False, tuple(diff), canon_out, canon_fig)
 
 
-def cache_status(out_dir: str | os.PathLike, chash: str) -> tuple[int, int | None]:
-    """``(units cached for config hash chash in out_dir, total units or None)``; the total is known
-    when ``out_dir/results.json`` is a finished record of the same config."""
+def cache_status(out_dir: str | os.PathLike, chash: str, notebook: str | None = None) -> tuple[int, int | None]:
+    """``(units cached for config hash chash in out_dir by today's code, total units or None)``; the
+    total is known when ``out_dir/results.json`` is a finished record of the same config."""
     out_dir = Path(out_dir)
-    done = sum(_cached_by_this_code(p) for p in (out_dir / "runs" / chash).glob("*.json"))
+    code = source_hash(notebook)
+    done = sum(_cached_by(p, code) for p in (out_dir / "runs" / chash).glob("*.json"))
     total = None
     try:
         rec = json.loads((out_dir / "results.json").read_text())
@@ -282,9 +296,9 @@ def cache_status(out_dir: str | os.PathLike, chash: str) -> tuple[int, int | Non
     return done, total
 
 
-def _cached_by_this_code(path: Path) -> bool:
+def _cached_by(path: Path, code: str) -> bool:
     try:
-        return json.loads(path.read_text()).get("code") == source_hash()
+        return json.loads(path.read_text()).get("code") == code
     except (OSError, ValueError):
         return False
 
@@ -319,6 +333,7 @@ class Run:
         global _CURRENT
         if config.get("THREADS"):
             torch.set_num_threads(int(config["THREADS"]))
+        self.notebook = notebook
         self.settings = dict(config)
         self.config = record_config(notebook, self.settings)
         self.hash = config_hash(self.config)
@@ -408,10 +423,11 @@ class Run:
         """Return ``fn()``, cached in ``runs/<config hash>/<key>.json`` (resume support).
 
         A cached result is reused only when it was computed with this config and by the same
-        package sources (:func:`source_hash`); after a code change it is computed again.
+        package sources and notebook code cells (:func:`source_hash`); after a code change it is
+        computed again.
         """
         path = self.out_dir / "runs" / self.hash / f"{_safe(key)}.json"
-        code = source_hash()
+        code = source_hash(self.notebook)
         if path.exists():
             saved = json.loads(path.read_text())
             if saved.get("config_hash") == self.hash and saved.get("code") == code:
