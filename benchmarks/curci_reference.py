@@ -88,8 +88,8 @@ TARGETS = {"1000": 2.0, "10000": 5.0}  # epoch speedup (reference / sparsenb) at
 
 
 def import_reference(ref_dir: Path) -> types.ModuleType:
-    """``set_mlp_sequential`` from the reference checkout, with the two import shims of the module docstring."""
-    check_reference_dir(ref_dir)
+    """``set_mlp_sequential`` from the reference checkout (checked by ``main``), with the two import shims
+    of the module docstring."""
     if str(ref_dir) not in sys.path:
         sys.path.insert(0, str(ref_dir))
     stub = types.ModuleType("utils.load_data")
@@ -186,7 +186,9 @@ class ReferenceProcess:
     def __init__(self, ref_dir: Path, sizes: list[int], n_batches: int, threads: int):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--reference-dir", str(ref_dir),
                "--sizes", *map(str, sizes), "--batches", str(n_batches), "--threads", str(threads)]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # stderr to a file: a pipe that nobody reads while the worker runs would block it once full
+        self.err = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err,
                                      text=True, bufsize=1)
         self._nnz = self._ask(None)["nnz"]
 
@@ -196,7 +198,9 @@ class ReferenceProcess:
             self.proc.stdin.flush()
         line = self.proc.stdout.readline()
         if not line:
-            err = self.proc.stderr.read().strip().splitlines()
+            self.proc.wait(timeout=60)
+            self.err.seek(0)
+            err = self.err.read().strip().splitlines()
             raise SystemExit(err[-1] if err and err[-1].startswith("error:")
                              else "error: the reference worker stopped:\n" + "\n".join(err[-15:]))
         return json.loads(line)
@@ -215,6 +219,7 @@ class ReferenceProcess:
             self.proc.stdin.write("quit\n")
             self.proc.stdin.close()
             self.proc.wait(timeout=60)
+        self.err.close()
 
 
 def worker(ref_dir: Path, sizes: list[int], n_batches: int, threads: int) -> None:

@@ -33,6 +33,11 @@ from torch import nn
 _LANES = 2 ** 16
 
 
+def _check_p(p: float) -> None:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+
+
 def _drop_threshold(p: float) -> tuple[int, float]:
     """``(k, scale)``: drop a 16-bit lane below ``k - 2**15``; scale kept values by ``scale``."""
     k = round(p * _LANES)
@@ -71,8 +76,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool = True,
 
     Shapes: any; the output has ``x``'s shape and layout. On CUDA this is ``F.dropout``.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+    _check_p(p)
     if not training or p == 0.0:
         return x
     if x.device.type != "cpu":
@@ -87,8 +91,7 @@ class FastDropout(nn.Module):
 
     def __init__(self, p: float = 0.5):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"dropout probability must be in [0, 1], got {p}")
+        _check_p(p)
         self.p = p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
