@@ -18,7 +18,9 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
     assert data["settings"]["thread_counts"] == [1, 2]
     widths = [str(w) for w in data["settings"]["widths"]]
     assert list(data["results"]) == widths
-    names = {"dense", "masked"} | {f"sparse@{d:g}" for d in data["settings"]["densities"]}
+    names = ({"dense", "masked"} | {f"sparse@{d:g}" for d in data["settings"]["densities"]}
+             | {f"compiled@{d:g}" for d in data["settings"]["compiled_densities"]})
+    assert data["settings"]["compiled_densities"] == [0.1]
     for w, res in data["results"].items():
         assert set(res["contexts"]) == {"hidden", "standalone"}
         for ctx in res["contexts"].values():
@@ -32,6 +34,7 @@ def test_truly_sparse_benchmark_quick_writes_json(quick_benchmark):
             assert set(ctx["thread_scaling"]) == names
             assert all(s["min"] <= s["median"] <= s["max"] for s in ctx["thread_scaling"].values())
         assert len(res["loadavg_1min_rounds"]) == data["settings"]["rounds"][w]
+        assert res["nnz"]["compiled@0.1"] == res["nnz"]["sparse@0.1"]  # the same layer, other transposes
         for v in res["step_peak_rss_mb"].values():
             assert math.isfinite(v) and v >= 0
         assert set(res["layer_bytes"]) == names and all(b > 0 for b in res["layer_bytes"].values())
@@ -61,3 +64,25 @@ def test_hidden_context_feeds_column_major_input_and_gradient():
     assert torch.allclose(x.grad, g @ w, atol=1e-6)
     with pytest.raises(ValueError, match="unknown context"):
         bench.context_inputs("middle", 8, 32)
+
+
+def test_targets_are_checked_per_variant_and_context():
+    """The thread-scaling target is checked for the shipped layer (``sparse``) and for the same layer with
+    compiled transposes (``compiled``), each in both contexts, with the value of that variant and context."""
+    bench = load_benchmark("truly_sparse")
+
+    def ctx(sparse_scaling: float, compiled_scaling: float) -> dict:
+        names = ("sparse@0.01", "compiled@0.01")
+        return {"threads": {"2": {"speedup_vs_dense": {n: 12.0 for n in names}}},
+                "thread_scaling": {"sparse@0.01": {"median": sparse_scaling},
+                                   "compiled@0.01": {"median": compiled_scaling}}}
+
+    data = {"threads": 2, "results": {"4096": {"contexts": {"hidden": ctx(0.54, 0.55),
+                                                            "standalone": ctx(0.65, 0.59)}}}}
+    got = {(t["variant"], t["what"], t["context"]): (t["value"], t["met"]) for t in bench.targets_met(data)}
+    assert got == {("sparse", "speedup_vs_dense", "hidden"): (12.0, True),
+                   ("sparse", "speedup_vs_dense", "standalone"): (12.0, True),
+                   ("sparse", "thread_scaling", "hidden"): (0.54, True),
+                   ("sparse", "thread_scaling", "standalone"): (0.65, False),
+                   ("compiled", "thread_scaling", "hidden"): (0.55, True),
+                   ("compiled", "thread_scaling", "standalone"): (0.59, True)}

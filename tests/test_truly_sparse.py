@@ -118,7 +118,7 @@ def _with_values(layer: TrulySparseLinear, x: torch.Tensor, values: torch.Tensor
     from sparsenb.layers.truly_sparse import _SparseLinearFunction
     return _SparseLinearFunction.apply(x.reshape(-1, layer.in_features), values, bias, layer.crow, layer.cols_k,
                                        layer.crow_t, layer.rows_t, layer.perm_t, layer.vals_t, layer.zeros,
-                                       (layer.out_features, layer.in_features))
+                                       (layer.out_features, layer.in_features), layer.compiled_transposes)
 
 
 def test_no_grad_paths_and_input_without_grad():

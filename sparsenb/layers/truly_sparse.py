@@ -47,6 +47,7 @@ from torch.nn import functional as F
 
 from ..core.dropgrow import set_drop
 from .dropout import FastDropout
+from .transpose import transposed_copy
 
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
@@ -213,14 +214,20 @@ class _SparseLinearFunction(torch.autograd.Function):
     allocated besides ``grad_values`` itself: ``W^T``'s values are gathered into the
     cached buffer ``vals_t`` and the SDDMM's zero pattern ``zeros`` is cached too (both
     rebuilt with the topology).
+
+    With ``compiled`` (the layer's ``compiled_transposes``) the transposed copies of a
+    row-major ``x`` and ``grad_y`` are made by the parallel kernel of
+    :func:`~sparsenb.layers.transpose.transposed_copy`, and ``grad_x`` of a row-major ``x``
+    is handed back row-major, made by the same kernel (otherwise autograd copies it into the
+    layout of a leaf ``x`` on one thread). The values are the same bits in both cases.
     """
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, values: torch.Tensor, bias: torch.Tensor | None, crow: torch.Tensor,
                 cols: torch.Tensor, crow_t: torch.Tensor, rows_t: torch.Tensor, perm_t: torch.Tensor,
-                vals_t: torch.Tensor, zeros: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+                vals_t: torch.Tensor, zeros: torch.Tensor, shape: tuple[int, int], compiled: bool) -> torch.Tensor:
         n_out, n_in = shape
-        x_t = x.to(values.dtype).t().contiguous()  # (n_in, N); no copy if x is column-major
+        x_t = transposed_copy(x.to(values.dtype), compiled)  # (n_in, N); no copy if x is column-major
         w = _csr(crow, cols, values, (n_out, n_in))
         with _no_autocast(x.device):
             if bias is None:
@@ -230,7 +237,8 @@ class _SparseLinearFunction(torch.autograd.Function):
         ctx.has_bias = bias is not None
         ctx.save_for_backward(x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros)
         ctx.vals_t = vals_t  # a work buffer overwritten by every backward: not version-checked
-        ctx.shape, ctx.x_dtype = shape, x.dtype
+        ctx.shape, ctx.x_dtype, ctx.compiled = shape, x.dtype, compiled
+        ctx.grad_x_row_major = compiled and not x.t().is_contiguous()  # hand grad_x back in x's layout
         return y
 
     @staticmethod
@@ -239,7 +247,7 @@ class _SparseLinearFunction(torch.autograd.Function):
         x_t, values, crow, cols, crow_t, rows_t, perm_t, zeros = ctx.saved_tensors
         vals_t = ctx.vals_t
         n_out, n_in = ctx.shape
-        gy_t = grad_y.to(values.dtype).t().contiguous()  # (n_out, N); no copy if grad_y is column-major
+        gy_t = transposed_copy(grad_y.to(values.dtype), ctx.compiled)  # (n_out, N); no copy if column-major
         grad_x = grad_values = grad_bias = None
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = grad_y.sum(0)  # as autograd reduces ``y + bias``: the same bits
@@ -249,13 +257,14 @@ class _SparseLinearFunction(torch.autograd.Function):
                     torch.index_select(values, 0, perm_t, out=vals_t)
                 else:  # values of another dtype than the layer's buffers (e.g. gradcheck)
                     vals_t = values[perm_t]
-                grad_x = _transposed(_spmm(_csr(crow_t, rows_t, vals_t, (n_in, n_out)), gy_t)).to(ctx.x_dtype)
+                gx_t = _spmm(_csr(crow_t, rows_t, vals_t, (n_in, n_out)), gy_t)  # (n_in, N)
+                grad_x = (transposed_copy(gx_t, True) if ctx.grad_x_row_major else _transposed(gx_t)).to(ctx.x_dtype)
             if ctx.needs_input_grad[1]:
                 if zeros.shape != values.shape or zeros.dtype != values.dtype:
                     zeros = torch.zeros_like(values)
                 pattern = _csr(crow, cols, zeros, (n_out, n_in))
                 grad_values = torch.sparse.sampled_addmm(pattern, gy_t, x_t.t(), beta=0.0, alpha=1.0).values()
-        return grad_x, grad_values, grad_bias, None, None, None, None, None, None, None, None
+        return grad_x, grad_values, grad_bias, None, None, None, None, None, None, None, None, None
 
 
 # ---------------------------------------------------------------------- layer
@@ -299,6 +308,11 @@ class TrulySparseLinear(nn.Module):
         init: ``"linear"``, ``"he_uniform"`` (dense fan-in), ``"sparse_he"`` or ``"sparse_glorot"``
             (kept fans; see above).
         device, dtype: of ``values``/``bias``; the index buffers are int64 on ``device``.
+        compiled_transposes: make the transposed copies of a row-major input and gradient with a
+            kernel compiled by ``torch.compile`` that uses every core (CPU, at least 2**18
+            elements; see :mod:`sparsenb.layers.transpose`). Off by default: it needs a C++
+            compiler and compiles for 5-15 s at first use. A plain attribute, not saved in the
+            ``state_dict``.
 
     Attributes:
         values: ``nn.Parameter (nnz,)``; ``rows``, ``cols``: int64 buffers ``(nnz,)``
@@ -311,20 +325,23 @@ class TrulySparseLinear(nn.Module):
     (as in :class:`TrulySparseMLP`, through element-wise activations) transposes no data in
     forward or backward. A row-major input (a data batch, a dense layer's output) is
     transposed once in the forward; a row-major upstream gradient once in the backward.
-    These copies are memory-bound and do not speed up with more threads
-    (``benchmarks/README.md``, "Two contexts").
+    Torch makes these copies on one thread, so at a model's edge they keep the layer from
+    scaling with threads (``benchmarks/README.md``, "Two contexts"); ``compiled_transposes=True``
+    makes them on every core.
     """
 
     def __init__(self, in_features: int, out_features: int, density: float | None = None,
                  epsilon: float | None = None, bias: bool = True,
                  generator: torch.Generator | None = None, init: str = "linear",
-                 device: torch.device | str | None = None, dtype: torch.dtype | None = None):
+                 device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+                 compiled_transposes: bool = False):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
         if init not in TRULY_SPARSE_INITS:
             raise ValueError(f"init must be one of {TRULY_SPARSE_INITS}, got {init!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
+        self.compiled_transposes = bool(compiled_transposes)
         nnz = _resolve_nnz(in_features, out_features, density, epsilon)
         lin = sample_positions(in_features * out_features, nnz, generator=generator).to(device)
         self.values = nn.Parameter(torch.empty(nnz, device=device, dtype=dtype))
@@ -412,7 +429,8 @@ class TrulySparseLinear(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"in_features={self.in_features}, out_features={self.out_features}, nnz={self.nnz}, "
-                f"density={self.density:.4g}, bias={self.bias is not None}")
+                f"density={self.density:.4g}, bias={self.bias is not None}"
+                + (", compiled_transposes=True" if self.compiled_transposes else ""))
 
     def to_dense(self) -> torch.Tensor:
         """The dense weight ``(out_features, in_features)``; O(n_in * n_out) memory: inspection and tests only."""
@@ -429,7 +447,7 @@ class TrulySparseLinear(nn.Module):
         lead = x.shape[:-1]
         y = _SparseLinearFunction.apply(x.reshape(-1, self.in_features), self.values, self.bias, self.crow,
                                         self.cols_k, self.crow_t, self.rows_t, self.perm_t, self.vals_t, self.zeros,
-                                        (self.out_features, self.in_features))
+                                        (self.out_features, self.in_features), self.compiled_transposes)
         return y if x.dim() == 2 else y.reshape(*lead, self.out_features)
 
     # ------------------------------------------------------------ state dict

@@ -56,11 +56,13 @@ def _truly_sparse_rows(d: dict) -> list[str]:
     for t in d["target_met"]:
         res = d["results"][str(t["width"])]
         ctx = res["contexts"][t["context"]]
-        key = f"sparse@{t['density']:g}"
+        variant = t.get("variant", "sparse")  # records before the compiled variant have no "variant"
+        key = f"{variant}@{t['density']:g}"
         where = f"{t['width']}², {100 * t['density']:g} %, {t['context']}"
+        layer = "`TrulySparseLinear(compiled_transposes=True)`" if variant == "compiled" else "`TrulySparseLinear`"
         if t["what"] == "speedup_vs_dense":
             per = ctx["threads"][str(d["threads"])]
-            what = f"`TrulySparseLinear` fwd+bwd, dense / sparse, {where}"
+            what = f"{layer} fwd+bwd, dense / sparse, {where}"
             value = (f"{_ratio(per['speedup_spread'][key])} faster ({per['ms_per_step'][key]:.2f} vs "
                      f"{per['ms_per_step']['dense']:.1f} ms)")
             if str(d["threads"]) != "1" and "1" in ctx["threads"]:
@@ -68,7 +70,7 @@ def _truly_sparse_rows(d: dict) -> list[str]:
             target = f"≥ {t['bound']:g}x"
         else:
             one, n = (ctx["threads"][str(k)]["ms_per_step"][key] for k in d["settings"]["thread_counts"])
-            what = f"`TrulySparseLinear` fwd+bwd, {d['threads']} threads / 1 thread, {where}"
+            what = f"{layer} fwd+bwd, {d['threads']} threads / 1 thread, {where}"
             value = f"{_ratio(ctx['thread_scaling'][key])} ({n:.2f} vs {one:.2f} ms)"
             target = f"≤ {t['bound']:g}x"
         rows.append(f"| truly sparse layer | {what} | {value} | {target} | {_verdict(t['met'])} | {_run(d)} |")
