@@ -89,3 +89,8 @@ def test_layer_with_compiled_transposes_gives_the_same_bits(layout):
     for a, b in zip(*got):
         assert torch.equal(a, b)
     assert tr.compiled_transpose_failure() is None
+
+
+def test_layer_rejects_a_non_bool_switch():
+    with pytest.raises(TypeError, match="compiled_transposes must be True or False, got 'no'"):
+        TrulySparseLinear(8, 8, density=0.5, compiled_transposes="no")

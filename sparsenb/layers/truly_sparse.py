@@ -340,8 +340,10 @@ class TrulySparseLinear(nn.Module):
             raise ValueError(f"in_features and out_features must be >= 1, got {in_features}, {out_features}")
         if init not in TRULY_SPARSE_INITS:
             raise ValueError(f"init must be one of {TRULY_SPARSE_INITS}, got {init!r}")
+        if not isinstance(compiled_transposes, bool):
+            raise TypeError(f"compiled_transposes must be True or False, got {compiled_transposes!r}")
         self.in_features, self.out_features, self.init = in_features, out_features, init
-        self.compiled_transposes = bool(compiled_transposes)
+        self.compiled_transposes = compiled_transposes
         nnz = _resolve_nnz(in_features, out_features, density, epsilon)
         lin = sample_positions(in_features * out_features, nnz, generator=generator).to(device)
         self.values = nn.Parameter(torch.empty(nnz, device=device, dtype=dtype))
