@@ -56,7 +56,7 @@ def _truly_sparse_rows(d: dict) -> list[str]:
     for t in d["target_met"]:
         res = d["results"][str(t["width"])]
         ctx = res["contexts"][t["context"]]
-        variant = t.get("variant", "sparse")  # records before the compiled variant have no "variant"
+        variant = t["variant"]
         key = f"{variant}@{t['density']:g}"
         where = f"{t['width']}², {100 * t['density']:g} %, {t['context']}"
         layer = "`TrulySparseLinear(compiled_transposes=True)`" if variant == "compiled" else "`TrulySparseLinear`"
