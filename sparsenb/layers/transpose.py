@@ -4,8 +4,8 @@ The CSR products of :class:`~sparsenb.layers.TrulySparseLinear` want their dense
 row-major ``(features, N)`` matrix, so a row-major ``(N, features)`` input or upstream gradient
 is copied transposed first. Eager torch (2.13, CPU) makes such a whole-matrix transposed copy
 on one thread. At a model's edge (a row-major input that needs its gradient, a loss on the
-output) a step makes three of them, and they keep the layer's 2-thread time above 0.6x its
-1-thread time (``benchmarks/README.md``, "Two contexts").
+output) a step makes three of them, the largest part of the step that the second core does
+not shorten (``benchmarks/README.md``, "Two contexts").
 
 ``transposed_copy(t, compiled=True)`` makes the copy with a kernel that ``torch.compile``
 generates once per process (Inductor: vectorised C++ with an OpenMP loop over rows, one
