@@ -333,7 +333,7 @@ class Run:
         global _CURRENT
         if config.get("THREADS"):
             torch.set_num_threads(int(config["THREADS"]))
-        self.notebook = notebook
+        self.code = source_hash(notebook)  # the code computing this run's units, hashed once
         self.settings = dict(config)
         self.config = record_config(notebook, self.settings)
         self.hash = config_hash(self.config)
@@ -427,7 +427,7 @@ class Run:
         computed again.
         """
         path = self.out_dir / "runs" / self.hash / f"{_safe(key)}.json"
-        code = source_hash(self.notebook)
+        code = self.code
         if path.exists():
             saved = json.loads(path.read_text())
             if saved.get("config_hash") == self.hash and saved.get("code") == code:
