@@ -1,4 +1,5 @@
 """results.json writing: atomic, resumable, claims, config hash."""
+import importlib
 import json
 
 import pytest
@@ -54,6 +55,16 @@ def test_cached_resumes_and_invalidates_on_config_change(tmp_path):
     assert len(calls) == 2, "a changed config must not reuse old results"
 
 
+def test_source_hash_changes_with_an_installed_package_version(monkeypatch):
+    rec = importlib.import_module("sparsenb.nb.record")  # the package exports a function of that name
+    before, installed = source_hash(), rec._packages()
+    assert "torch" in installed
+    monkeypatch.setattr(rec, "_packages", lambda: {**installed, "torch": "0.0.1"})
+    assert source_hash() != before, "a cached run computed under another torch must not be reused"
+    monkeypatch.undo()
+    assert source_hash() == before
+
+
 def test_cached_result_of_other_code_is_computed_again(tmp_path, capsys):
     calls = []
 
@@ -72,7 +83,7 @@ def test_cached_result_of_other_code_is_computed_again(tmp_path, capsys):
     assert cache_status(tmp_path, run.hash)[0] == 0
     run2 = snb.nb.Run("nbx", "smoke", {"A": 1}, out_dir=tmp_path)
     assert run2.cached("seed0", work) == {"acc": 2.5} and len(calls) == 2
-    assert "computed by other sparsenb code (sources 0123456789ab" in capsys.readouterr().out
+    assert "computed by other sparsenb code or package versions (sources 0123456789ab" in capsys.readouterr().out
     assert json.loads(cache.read_text())["code"] == source_hash()
     del saved["code"]  # caches written before the sources were hashed are not trusted either
     cache.write_text(json.dumps(saved))

@@ -182,12 +182,14 @@ def _package_digest() -> bytes:
 def source_hash(notebook: str | None = None) -> str:
     """First 12 hex digits of the sha256 of the code that computes a notebook's runs.
 
-    That is the package's Python sources (relative paths and contents) and, given a notebook
-    stem, the code cells of ``notebooks/<stem>.ipynb`` as saved (when that file exists).
-    :meth:`Run.cached` stores it with every cached run and reuses a run only when it matches:
-    the config hash cannot see a change of the code that computed the result.
+    That is the package's Python sources (relative paths and contents), the versions of the
+    installed :data:`RECORD_PACKAGES` (a new torch can change results as much as a new sparsenb)
+    and, given a notebook stem, the code cells of ``notebooks/<stem>.ipynb`` as saved (when that
+    file exists). :meth:`Run.cached` stores it with every cached run and reuses a run only when it
+    matches: the config hash cannot see a change of the code that computed the result.
     """
     h = hashlib.sha256(_package_digest())
+    h.update(json.dumps(_packages(), sort_keys=True).encode())
     path = project_root() / "notebooks" / f"{notebook}.ipynb" if notebook else None
     if path is not None and path.is_file():
         for cell in json.loads(path.read_text()).get("cells", []):
@@ -423,8 +425,8 @@ class Run:
         """Return ``fn()``, cached in ``runs/<config hash>/<key>.json`` (resume support).
 
         A cached result is reused only when it was computed with this config and by the same
-        package sources and notebook code cells (:func:`source_hash`); after a code change it is
-        computed again.
+        package sources, package versions and notebook code cells (:func:`source_hash`); after a
+        change of any of them it is computed again.
         """
         path = self.out_dir / "runs" / self.hash / f"{_safe(key)}.json"
         code = self.code
@@ -434,8 +436,8 @@ class Run:
                 self._add_work(saved.get("seconds", 0.0), cached=True)
                 return saved["result"]
             if saved.get("config_hash") == self.hash:
-                print(f"{key}: the cached result was computed by other sparsenb code (sources "
-                      f"{saved.get('code', 'not recorded')}, now {code}); computing it again")
+                print(f"{key}: the cached result was computed by other sparsenb code or package versions "
+                      f"(sources {saved.get('code', 'not recorded')}, now {code}); computing it again")
         t0 = time.perf_counter()
         result = fn()
         seconds = time.perf_counter() - t0
