@@ -94,3 +94,12 @@ def test_layer_with_compiled_transposes_gives_the_same_bits(layout):
 def test_layer_rejects_a_non_bool_switch():
     with pytest.raises(TypeError, match="compiled_transposes must be True or False, got 'no'"):
         TrulySparseLinear(8, 8, density=0.5, compiled_transposes="no")
+
+
+def test_a_layer_pickled_before_the_setting_existed_still_runs():
+    import pickle
+    layer = TrulySparseLinear(8, 6, density=0.5, generator=torch.Generator().manual_seed(0))
+    old = pickle.loads(pickle.dumps(layer))
+    del old.__dict__["compiled_transposes"]  # as unpickled from a sparsenb without it
+    x = torch.randn(3, 8)
+    assert old.compiled_transposes is False and torch.equal(old(x), layer(x))

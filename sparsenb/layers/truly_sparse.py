@@ -330,6 +330,9 @@ class TrulySparseLinear(nn.Module):
     makes them on every core.
     """
 
+    # the class-level default serves layers pickled whole by a sparsenb without this setting
+    compiled_transposes: bool = False
+
     def __init__(self, in_features: int, out_features: int, density: float | None = None,
                  epsilon: float | None = None, bias: bool = True,
                  generator: torch.Generator | None = None, init: str = "linear",
