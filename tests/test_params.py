@@ -39,6 +39,37 @@ def test_bad_values_give_one_line_that_names_the_fix(values, message):
     assert message in str(e.value) and "\n" not in str(e.value)
 
 
+RANGED = P.parse_parameters('''SPARSITIES: list = None     # pruned fractions
+DEEP_SPARSITIES: list = None
+DENSITY: float = None       # kept fraction
+DROPOUT: float = 0.3        # dropout
+GATE_LR: float = 0.01       # gate learning rate
+LR_MIN: float = 0.0         # cosine floor (no range implied by the name)
+EPOCHS = None               # an int, or a dict of ints per model
+SEEDS: int = 3              # seeds per arm
+''')
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"DROPOUT": 1.5}, "DROPOUT must be in [0, 1), a dropout probability (e.g. 0.3); got 1.5"),
+    ({"SPARSITIES": [0.9, 1.0]}, "SPARSITIES must be in [0, 1), a fraction of weights pruned; got 1.0 (in [0.9, 1.0])"),
+    ({"DEEP_SPARSITIES": [-0.1]}, "DEEP_SPARSITIES must be in [0, 1)"),
+    ({"DENSITY": 0}, "DENSITY must be in (0, 1], a fraction of weights kept; got 0"),
+    ({"GATE_LR": -0.01}, "GATE_LR must be > 0, a learning rate (e.g. 0.01); got -0.01"),
+    ({"EPOCHS": {"lenet300": 8, "lenet5": 0}}, "EPOCHS must be >= 1, a count; got 0 (in {'lenet300': 8, 'lenet5': 0})"),
+    ({"SEEDS": 0}, "SEEDS must be >= 1, a count (e.g. 3); got 0"),
+])
+def test_numbers_outside_the_range_their_name_implies_are_refused(values, message):
+    with pytest.raises(P.ParameterError) as e:
+        P.check(RANGED, values)
+    assert message in str(e.value) and "\n" not in str(e.value)
+
+
+def test_range_edges_and_unranged_names_pass():
+    P.check(RANGED, {"SPARSITIES": [0.0, 0.999], "DENSITY": 1.0, "DROPOUT": 0.0, "GATE_LR": 1e-9,
+                     "LR_MIN": 0.0, "EPOCHS": {"lenet300": 1}, "SEEDS": 1, "DEEP_SPARSITIES": None})
+
+
 def test_good_values_pass():
     P.check(P.parse_parameters(CELL), {"EPOCHS": 5, "LR": 1, "SPARSITIES": (0.9,), "DEVICE": "cuda:1", "OUT_DIR": None})
 

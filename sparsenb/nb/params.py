@@ -15,7 +15,10 @@ whose one-line message names the problem and the fix:
 - an unknown name (with the closest valid name, by :mod:`difflib`);
 - a wrong type (``EPOCHS="abc"``), a scalar where a list is expected
   (``SPARSITIES=0.9``), list elements of the wrong kind;
-- a value outside the stated choices, an unknown profile.
+- a value outside the stated choices, an unknown profile;
+- a number outside the range its name implies (:data:`RANGES`: a sparsity or dropout in
+  ``[0, 1)``, a density in ``(0, 1]``, a learning rate ``> 0``, ...), checked in lists and
+  dict values too (``-p DROPOUT 1.5``, ``SPARSITIES=[0.9, 1.0]``).
 
 The same check runs in two places: ``sparsenb run`` calls it on the ``-p``
 values before papermill starts a kernel, and :func:`sparsenb.nb.catalog.resolve`
@@ -38,16 +41,59 @@ import difflib
 import functools
 import io
 import json
+import math
 import re
 import tokenize
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Param", "ParameterError", "read_parameters", "parse_parameters", "notebook_spec", "check",
+__all__ = ["Param", "ParameterError", "RANGES", "read_parameters", "parse_parameters", "notebook_spec", "check",
            "check_notebook"]
 
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict}
+
+
+# The ranges that parameter names imply, the same in every notebook: (names, low, high, low
+# included, high included, what). A name is matched exactly or, for "*_X", by its suffix "_X"
+# (HIGH_SPARSITY, DEEP_SPARSITIES, DENSE_DROPOUT, GATE_LR, ...). Every number in the value is
+# checked, in lists and dict values too; None ("the profile's value") is not.
+RANGES: tuple[tuple[tuple[str, ...], float, float, bool, bool, str], ...] = (
+    (("SPARSITY", "SPARSITIES", "*_SPARSITY", "*_SPARSITIES", "P_GRID", "MLP_P", "DYNAMICS_P"),
+     0.0, 1.0, True, False, "a fraction of weights pruned"),
+    (("DENSITY", "DENSITIES", "*_DENSITIES"), 0.0, 1.0, False, True, "a fraction of weights kept"),
+    (("DROPOUT", "*_DROPOUT"), 0.0, 1.0, True, False, "a dropout probability"),
+    (("ZETA", "DROP_FRACTION"), 0.0, 1.0, True, False, "a fraction of connections dropped per update"),
+    (("MOMENTUM",), 0.0, 1.0, True, False, "a momentum factor"),
+    (("LR", "*_LR"), 0.0, math.inf, False, False, "a learning rate"),
+    (("WEIGHT_DECAY", "*_WEIGHT_DECAY"), 0.0, math.inf, True, False, "a weight decay"),
+    (("EPOCHS", "SEEDS", "*_SEEDS", "BATCH_SIZE", "*_BATCH_SIZE", "ROUNDS"), 1, math.inf, True, False, "a count"),
+)
+
+
+def _range(name: str) -> tuple[float, float, bool, bool, str] | None:
+    for names, *interval in RANGES:
+        if any(name == n or (n.startswith("*_") and name.endswith(n[1:])) for n in names):
+            return tuple(interval)
+    return None
+
+
+def _numbers(value: Any):
+    """Every int/float in ``value``, through lists, tuples and dict values (bools are not numbers here)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _numbers(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _numbers(v)
+
+
+def _interval(low: float, high: float, low_in: bool, high_in: bool) -> str:
+    if high == math.inf:
+        return f"{'>=' if low_in else '>'} {low:g}"
+    return f"in {'[' if low_in else '('}{low:g}, {high:g}{']' if high_in else ')'}"
 
 
 class ParameterError(ValueError):
@@ -184,10 +230,18 @@ def _check_value(p: Param, value: Any, profile: str | None = None) -> None:
             if bad:
                 raise ParameterError(f"{p.name} must be a list of {wanted.pop()}s{_example(p, profile)}; "
                                      f"{bad[0]!r} is a {_kind(bad[0])}")
+    interval = _range(p.name)
+    if interval is not None:
+        low, high, low_in, high_in, what = interval
+        for x in _numbers(value):
+            if not ((low < x or (low_in and x == low)) and (x < high or (high_in and x == high))):
+                where = "" if x is value else f" (in {value!r})"
+                raise ParameterError(f"{p.name} must be {_interval(low, high, low_in, high_in)}, {what}"
+                                     f"{_example(p, profile)}; got {x!r}{where}")
 
 
 def check(spec: dict[str, Param], values: dict[str, Any], where: str = "", profile: str | None = None) -> None:
-    """Raise :class:`ParameterError` for the first bad entry of ``values`` (names, types, choices).
+    """Raise :class:`ParameterError` for the first bad entry of ``values`` (names, types, choices, ranges).
 
     ``where`` names the notebook in the message (e.g. ``"01_set_rigl"``); ``profile`` picks the
     example value shown.
