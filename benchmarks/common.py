@@ -8,16 +8,73 @@ taken at different times; its spread is the min/max and the quartiles of the
 per-round ratios. The 1-minute load average (``os.getloadavg``) is recorded
 with every round: on a machine shared with other work, a load above the
 number of threads used means the timings were disturbed.
+
+Where a benchmark writes (:func:`output_path`): an unmodified run (no option but ``--out``)
+regenerates its committed record ``results/benchmarks/<name>.json``; a modified run
+(``--quick``, a subset of widths, other rounds or threads, ...) writes
+``results/_scratch/benchmarks/<name>.json`` (git-ignored), so a trial never overwrites the
+record; ``--out`` picks the file. While a run is under way its progress goes to
+:func:`partial_path` of that file, which replaces the file only when the run has finished.
 """
 from __future__ import annotations
 
+import argparse
 import datetime as _dt
 import os
 import platform
 import statistics
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
+
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORDS = ROOT / "results" / "benchmarks"
+SCRATCH = ROOT / "results" / "_scratch" / "benchmarks"
+# options that do not change what is measured
+NEUTRAL_OPTIONS = ("out", "reference_dir", "reference_note", "worker")
+OUT_HELP = ("JSON file (default: the record, results/benchmarks/<name>.json, for an unmodified run; "
+            "results/_scratch/benchmarks/<name>.json for a modified one)")
+
+
+def output_path(name: str, parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
+    """The JSON file a run of benchmark ``name`` writes (see the module docstring).
+
+    ``args.out`` if given; else the committed record ``RECORDS/<name>.json`` when every other
+    option has its default, and ``SCRATCH/<name>.json`` when one does not (printed, with the
+    options that made the run modified).
+    """
+    if args.out is not None:
+        return Path(args.out)
+    changed = [f"--{k.replace('_', '-')}" for k, v in vars(args).items()
+               if k not in NEUTRAL_OPTIONS and v != parser.get_default(k)]
+    if not changed:
+        return RECORDS / f"{name}.json"
+    out = SCRATCH / f"{name}.json"
+    print(f"a modified run ({' '.join(changed)}) writes {out.relative_to(ROOT)}, not the record "
+          f"{(RECORDS / f'{name}.json').relative_to(ROOT)}; --out picks the file")
+    return out
+
+
+def partial_path(out: str | os.PathLike) -> Path:
+    """Where the progress of a run that will write ``out`` is kept until it finishes."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.partial{out.suffix}")
+
+
+def write_progress(out: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Save an unfinished run's data in :func:`partial_path` of ``out`` (atomically)."""
+    from sparsenb.nb.record import write_json
+    write_json(partial_path(out), data)
+
+
+def write_result(out: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Write a finished run's data to ``out`` (atomically) and drop its progress file."""
+    from sparsenb.nb.record import write_json
+    write_json(out, data)
+    partial_path(out).unlink(missing_ok=True)
+    print(f"wrote {out}")
 
 
 def cpu_model() -> str:

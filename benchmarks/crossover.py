@@ -2,7 +2,7 @@
 
 Usage (about two minutes on 2 cores; ``--quick``: seconds, for tests)::
 
-    python benchmarks/crossover.py [--quick] [--threads N] [--out results/benchmarks/crossover.json]
+    python benchmarks/crossover.py [--quick] [--threads N] [--out FILE]
 
 Runs :func:`sparsenb.layers.backend.crossover_sweep` (square layers, batch 128, forward +
 backward + SGD step; variants interleaved in rounds inside one process) and
@@ -25,11 +25,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import finish, load_avg, machine, machine_cores  # noqa: E402
+from common import OUT_HELP, finish, load_avg, machine, machine_cores, output_path, write_result  # noqa: E402
 from sparsenb.layers.backend import crossover_densities, crossover_sweep  # noqa: E402
-from sparsenb.nb.record import write_json  # noqa: E402
 
-DEFAULT_OUT = ROOT / "results" / "benchmarks" / "crossover.json"
 FULL = {"widths": [256, 1024, 4096], "densities": [0.5, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01], "rounds": 5,
         "steps": {256: 20, 1024: 5, 4096: 1}}
 QUICK = {"widths": [32, 64], "densities": [0.5, 0.1], "rounds": 2, "steps": {32: 1, 64: 1}}
@@ -45,8 +43,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a test), not a measurement")
     ap.add_argument("--threads", type=int, help="torch threads (default: all cores of the machine)")
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--out", help=OUT_HELP)
     args = ap.parse_args(argv)
+    out = output_path("crossover", ap, args)
     s = QUICK if args.quick else FULL
     threads = args.threads or machine_cores()
     torch.set_num_threads(threads)
@@ -67,7 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     data["crossover_density_rounded"] = {str(w): c for w, c in rounded(cross).items()}
     data["seconds"] = round(time.perf_counter() - t0, 1)
     finish(data, data["load_avg_per_width"], threads)
-    write_json(args.out, data)
+    write_result(out, data)
     print("CROSSOVER_DENSITY: dict[int, float] = " + repr(rounded(cross)))
     return data
 

@@ -71,11 +71,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
+from common import (OUT_HELP, finish, load_avg, machine, machine_cores, output_path, paired_ratio,  # noqa: E402
+                    write_progress, write_result)
 from sparsenb.layers.truly_sparse import TrulySparseMLP  # noqa: E402
-from sparsenb.nb.record import write_json  # noqa: E402
 
-DEFAULT_OUT = ROOT / "results" / "benchmarks" / "curci_reference.json"
 REFERENCE_REPO = "https://github.com/SelimaC/large-scale-sparse-neural-networks"
 REFERENCE_FILES = ("set_mlp_sequential.py", "utils/nn_functions.py")
 # the reference script's settings (set_mlp_sequential.py, __main__)
@@ -343,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     ap.add_argument("--threads", type=int, help="threads for both codes (default: all cores)")
     ap.add_argument("--reference-note", help="recorded with the reference's provenance, e.g. where a copy "
                                               "that is not a git checkout came from")
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--out", help=OUT_HELP)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # the reference's process
     ap.add_argument("--sizes", type=int, nargs="+", help=argparse.SUPPRESS)
     ap.add_argument("--batches", type=int, help=argparse.SUPPRESS)
@@ -353,6 +352,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.worker:
         worker(ref_dir, args.sizes, args.batches, args.threads)
         return None
+    out = output_path("curci_reference", ap, args)
     s = dict(QUICK if args.quick else FULL)
     if args.hidden:
         if min(args.hidden) < 2:
@@ -375,11 +375,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     for h in s["hidden"]:
         batches = s["batches"].get(h, max(2, 40 * 1000 // max(h, 1000)))
         data["results"][str(h)] = bench_hidden(ref_dir, h, s["rounds"], batches, s["warmup_batches"], threads)
-        write_json(args.out, data)
+        write_progress(out, data)
     data["target_met"] = targets_met(data)
     data["seconds"] = round(time.perf_counter() - t_start, 1)
     finish(data, [x for r in data["results"].values() for x in r["loadavg_1min_rounds"]], threads)
-    write_json(args.out, data)
+    write_result(out, data)
     print_table(data)
     return data
 

@@ -2,7 +2,7 @@
 
 Usage (a few minutes on 2 cores; ``--quick``: seconds, for tests)::
 
-    python benchmarks/mask_overhead.py [--quick] [--threads N] [--out results/benchmarks/mask_overhead.json]
+    python benchmarks/mask_overhead.py [--quick] [--threads N] [--out FILE]
 
 What is timed is one training step exactly as :class:`sparsenb.train.Trainer` runs it
 (``zero_grad -> forward -> backward -> method.after_backward -> optimizer.step
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
 import statistics
 import sys
 import time
@@ -55,10 +54,10 @@ if str(ROOT) not in sys.path:  # runnable as a plain script from anywhere
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sparsenb  # noqa: E402
-from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
+from common import (OUT_HELP, finish, load_avg, machine, machine_cores, output_path, paired_ratio,  # noqa: E402
+                    write_result)
 from sparsenb.models import MLP, lenet_300_100  # noqa: E402
 
-DEFAULT_OUT = ROOT / "results" / "benchmarks" / "mask_overhead.json"
 VARIANTS = ("dense", "remask", "static", "rigl")
 TARGETS = {"static": 1.05, "rigl": 1.10}
 MODELS = {
@@ -209,19 +208,10 @@ def format_table(results: dict[str, dict]) -> str:
     return "\n".join(lines)
 
 
-def write_json_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, sort_keys=False)
-        f.write("\n")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny settings (a few seconds), for tests")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, help=OUT_HELP)
     p.add_argument("--steps", type=int, help="steps per timed block, all models (default LeNet 200, MLP 100)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 15; quick 2)")
     p.add_argument("--warmup", type=int, help="warm-up steps per variant (default 50; quick 2)")
@@ -230,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--threads", type=int, help="torch threads (default: all cores of the machine)")
     p.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     args = p.parse_args(argv)
+    out_path = output_path("mask_overhead", p, args)
 
     settings = json.loads(json.dumps(QUICK if args.quick else FULL))
     if args.steps is not None:
@@ -267,8 +258,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if out["machine_busy"]:
         print(f"WARNING: load average reached {out['max_load_avg']:.2f} on {threads} threads: "
               "other processes competed for the CPU, timings are unreliable")
-    write_json_atomic(out, Path(args.out))
-    print(f"wrote {args.out}")
+    write_result(out_path, out)
     return out
 
 

@@ -3,7 +3,7 @@
 Usage (an estimated minute on 2 idle cores, not yet run; ``--quick``: seconds, for tests)::
 
     python benchmarks/trainer_overhead.py [--quick] [--threads N] [--data mnist5k]
-                                          [--out results/benchmarks/trainer_overhead.json]
+                                          [--out FILE]
 
 LeNet-300-100 on a built-in data set (``mnist5k``: 784 inputs; ``digits``: 64 inputs, the
 ``--quick`` default, no download), dense, SGD (lr 0.01, momentum 0.9), batch 128,
@@ -42,11 +42,9 @@ if str(ROOT) not in sys.path:  # runnable as a plain script from anywhere
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import sparsenb  # noqa: E402
-from common import finish, load_avg, paired_ratio, start  # noqa: E402
+from common import OUT_HELP, finish, load_avg, output_path, paired_ratio, start, write_result  # noqa: E402
 from sparsenb.models import lenet_300_100  # noqa: E402
-from sparsenb.nb.record import write_json  # noqa: E402
 
-DEFAULT_OUT = ROOT / "results" / "benchmarks" / "trainer_overhead.json"
 VARIANTS = ("bare", "plain", "trainer")
 TARGETS = {"trainer_vs_plain": 1.02}  # issue 14's target
 FULL = {"data": "mnist5k", "epochs": 2, "rounds": 25, "warmup": 1, "max_batches": None}
@@ -158,13 +156,14 @@ def bench(data_name: str, epochs: int, rounds: int, warmup: int, batch_size: int
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="tiny settings (a few seconds), for tests")
-    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    p.add_argument("--out", type=Path, help=OUT_HELP)
     p.add_argument("--data", choices=("mnist5k", "digits"), help="data set (default mnist5k; quick digits)")
     p.add_argument("--epochs", type=int, help="passes over the batches per timed block (default 2; quick 1)")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 25; quick 2)")
     p.add_argument("--warmup", type=int, help="warm-up epochs per variant (default 1)")
     p.add_argument("--threads", type=int, help="torch threads (default: all cores of the machine)")
     args = p.parse_args(argv)
+    out_path = output_path("trainer_overhead", p, args)
 
     settings = dict(QUICK if args.quick else FULL)
     for key in ("data", "epochs", "rounds", "warmup"):
@@ -188,8 +187,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if out["machine_busy"]:
         print(f"WARNING: load average reached {out['max_load_avg']:.2f} on {threads} threads: "
               "other processes competed for the CPU, timings are unreliable")
-    write_json(args.out, json.loads(json.dumps(out)))
-    print(f"wrote {args.out}")
+    write_result(out_path, json.loads(json.dumps(out)))
     return out
 
 

@@ -4,7 +4,7 @@ Curci, Mocanu, Pechenizkiy (2021), "Truly Sparse Neural Networks at Scale", arXi
 
 Usage (a few minutes on 2 cores; ``--quick``: seconds, for tests)::
 
-    python benchmarks/truly_sparse.py [--quick] [--threads N] [--out results/benchmarks/truly_sparse.json]
+    python benchmarks/truly_sparse.py [--quick] [--threads N] [--out FILE]
 
 What is measured, for square layers ``width x width`` (1,024 / 4,096 / 16,384),
 batch 128, float32, CPU:
@@ -76,12 +76,11 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import finish, load_avg, machine, machine_cores, paired_ratio  # noqa: E402
+from common import (OUT_HELP, finish, load_avg, machine, machine_cores, output_path, paired_ratio,  # noqa: E402
+                    write_progress, write_result)
 from sparsenb.layers.truly_sparse import TrulySparseLinear, TrulySparseMLP  # noqa: E402
 from sparsenb.experiments.truly_sparse import MaskedSquareLinear  # noqa: E402
-from sparsenb.nb.record import write_json  # noqa: E402
 
-DEFAULT_OUT = ROOT / "results" / "benchmarks" / "truly_sparse.json"
 FULL = {"widths": [1024, 4096, 16384], "densities": [0.1, 0.01, 0.001], "compiled_densities": [0.01], "batch": 128,
         "rounds": {1024: 7, 4096: 7, 16384: 3}, "steps": {1024: 10, 4096: 3, 16384: 1},
         "warmup": {1024: 3, 4096: 1, 16384: 1}, "min_block_s": 0.2}
@@ -324,10 +323,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="tiny sizes (a test), not a measurement")
     ap.add_argument("--threads", type=int, help="the N of '1 vs N threads' (default: all cores of the machine)")
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--out", help=OUT_HELP)
     ap.add_argument("--no-memory", action="store_true", help="skip the per-config subprocess memory runs")
     ap.add_argument("--widths", type=int, nargs="+", help="a subset of the profile's widths")
     args = ap.parse_args(argv)
+    out = output_path("truly_sparse", ap, args)
     s = dict(QUICK if args.quick else FULL)
     if args.widths:
         bad = set(args.widths) - set(s["widths"])
@@ -358,17 +358,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if not args.no_memory:
             res["step_peak_rss_mb"] = memory(w, s["densities"], s["batch"], threads)
         data["results"][str(w)] = res
-        write_json(args.out, data)
+        write_progress(out, data)
     m = MLP_QUICK if args.quick else MLP_FULL
     print(f"TrulySparseMLP {'-'.join(map(str, m['sizes']))}")
     data["mlp"] = bench_mlp(m["sizes"], m["density"], m["batch"], m["rounds"], thread_counts, m["min_block_s"])
-    write_json(args.out, data)
+    write_progress(out, data)
     torch.set_num_threads(threads)
     data["target_met"] = targets_met(data)
     data["seconds"] = round(time.perf_counter() - t_start, 1)
     finish(data, [x for r in data["results"].values() for x in r["loadavg_1min_rounds"]]
            + data["mlp"]["loadavg_1min_rounds"], threads)
-    write_json(args.out, data)
+    write_result(out, data)
     print_table(data)
     return data
 

@@ -123,7 +123,7 @@ def quick_benchmark(tmp_path):
         returned = bench.main(["--quick", "--out", str(out), "--threads", str(threads)])
         data = json.loads(out.read_text())
         assert data == json.loads(json.dumps(returned))
-        assert not list(out.parent.glob("*.tmp")) and not list(out.parent.glob(".*.tmp"))
+        assert sorted(p.name for p in out.parent.iterdir()) == [f"{name}.json"]  # no temp or progress file left
         for key in ("date", "torch", "threads", "cpu_model", "settings", "targets", "results", "load_avg_at_start",
                     "max_load_avg", "machine_busy"):
             assert key in data, key
