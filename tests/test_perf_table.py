@@ -18,6 +18,18 @@ def test_readme_performance_table_matches_benchmark_records():
     assert update_perf_table(ROOT / "README.md", check=True), "run `sparsenb gallery` after re-running benchmarks/"
 
 
+@pytest.mark.parametrize("met, q1, q3, bound, shown", [
+    (True, 0.58, 0.67, 0.6, "yes (bound within quartiles)"),
+    (False, 0.58, 0.67, 0.6, "**no** (bound within quartiles)"),
+    (True, 0.50, 0.55, 0.6, "yes"),
+    (False, 0.62, 0.70, 0.6, "**no**"),
+    (None, 0.58, 0.67, 0.6, "—"),
+])
+def test_verdict_says_when_the_bound_lies_within_the_quartiles(met, q1, q3, bound, shown):
+    from sparsenb.nb.perf_table import _verdict
+    assert _verdict(met, {"q1": q1, "median": (q1 + q3) / 2, "q3": q3}, bound) == shown
+
+
 def test_perf_table_lists_missing_records(tmp_path):
     md = perf_markdown(tmp_path)
     assert md.count("not run yet") == 6 and md.splitlines()[0].startswith("| benchmark |")
