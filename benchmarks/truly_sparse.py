@@ -392,8 +392,15 @@ def print_table(data: dict) -> None:
         f"{t} thr {v:.2f} ms" for t, v in mlp["ms_per_step"].items())
         + (f", N/1 thr {mlp['thread_scaling']['median']:.2f}" if mlp["thread_scaling"] else ""))
     for t in data["target_met"]:
-        print(f"target {t['what']} of {t['variant']} at {t['width']}^2, {t['density']:g}, {t['context']}: {t['value']:.2f} "
-              f"({'>=' if t['what'] == 'speedup_vs_dense' else '<='} {t['bound']}) -> {'met' if t['met'] else 'NOT met'}")
+        ctx = data["results"][str(t["width"])]["contexts"][t["context"]]
+        key = f"{t['variant']}@{t['density']:g}"
+        s = (ctx["threads"][str(t["threads"])]["speedup_spread"][key] if t["what"] == "speedup_vs_dense"
+             else ctx["thread_scaling"][key])
+        edge = " (bound within quartiles)" if s["q1"] <= t["bound"] <= s["q3"] else ""
+        sign = ">=" if t["what"] == "speedup_vs_dense" else "<="
+        print(f"target {t['what']} of {t['variant']} at {t['width']}^2, {t['density']:g}, {t['context']}: "
+              f"{t['value']:.3f} (quartiles {s['q1']:.3f}-{s['q3']:.3f}; {sign} {t['bound']}) "
+              f"-> {'met' if t['met'] else 'NOT met'}{edge}")
 
 
 if __name__ == "__main__":
