@@ -102,3 +102,24 @@ def test_sparse_linear_builds_the_chosen_layer_with_exact_nnz(backend):
     assert layer(torch.randn(4, 30)).shape == (4, 20)
     with pytest.raises(ValueError, match="backend"):
         sparse_linear(3, 3, 0.5, backend="gpu")
+
+
+def test_crossover_table_reads_a_crossover_benchmark_output(tmp_path):
+    from sparsenb.layers import crossover_table
+    assert crossover_table(ROOT / "results" / "benchmarks" / "crossover.json") == pytest.approx(
+        {int(w): c for w, c in CROSSOVER_DENSITY.items()}, abs=0.005)  # the committed record, unrounded
+    mine = tmp_path / "mine.json"
+    mine.write_text(json.dumps({"crossover_density": {"16": None, "64": 0.5}}))
+    table = crossover_table(mine)
+    assert table == {16: 0.0, 64: 0.5}  # never faster at 16^2: the masked layer everywhere there
+    assert sparse_linear(64, 64, 0.4, backend="auto", table=table).sparse_backend == "truly_sparse"
+    assert sparse_linear(64, 64, 0.4, backend="auto").sparse_backend == "masked"  # by CROSSOVER_DENSITY
+    assert sparse_linear(16, 16, 0.01, backend="auto", table=table).sparse_backend == "masked"
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"rows": []}')
+    with pytest.raises(ValueError, match=r"not an output of benchmarks/crossover.py .*crossover.py --out"):
+        crossover_table(bad)
+    with pytest.raises(ValueError, match="not an output"):
+        crossover_table(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="table is empty"):
+        choose_backend(64, 64, 0.1, {})  # an empty table is refused, not replaced by the default

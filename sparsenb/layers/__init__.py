@@ -8,9 +8,10 @@
 * :mod:`.transpose`: ``transposed_copy``, the layer's transposed copies on one thread
   (torch) or, opt-in (``compiled_transposes=True``), by a kernel ``torch.compile`` builds.
 * :mod:`.backend`: ``sparse_linear(..., backend="auto")`` picks masked-dense or truly
-  sparse by the measured crossover density (``CROSSOVER_DENSITY``).
+  sparse by the measured crossover density (``CROSSOVER_DENSITY``, or your machine's:
+  ``crossover_table``).
 """
-from .backend import CROSSOVER_DENSITY, choose_backend, sparse_linear
+from .backend import CROSSOVER_DENSITY, choose_backend, crossover_table, sparse_linear
 from .dropout import FastDropout, dropout_mask, fast_dropout
 from .transpose import transposed_copy
 from .truly_sparse import (
@@ -28,6 +29,6 @@ from .truly_sparse import (
 __all__ = [
     "TrulySparseLinear", "TrulySparseMLP", "AllReLU", "evolve_set", "importance_prune",
     "neuron_importance", "should_prune", "er_density", "sample_positions",
-    "sparse_linear", "choose_backend", "CROSSOVER_DENSITY", "FastDropout", "fast_dropout", "dropout_mask",
+    "sparse_linear", "choose_backend", "crossover_table", "CROSSOVER_DENSITY", "FastDropout", "fast_dropout", "dropout_mask",
     "transposed_copy",
 ]

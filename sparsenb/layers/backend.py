@@ -18,12 +18,21 @@ truly sparse layer becomes as fast as the masked one (log-log interpolation betw
 measured densities). ``benchmarks/crossover.py`` runs it and writes
 ``results/benchmarks/crossover.json``; :data:`CROSSOVER_DENSITY` holds its result, and
 ``sparse_linear(..., backend="auto")`` picks by it (:func:`choose_backend`).
+
+:data:`CROSSOVER_DENSITY` was measured on one machine. To pick by your own machine's crossover,
+measure it and pass the table::
+
+    python benchmarks/crossover.py --out my_crossover.json      # about 2 minutes
+    layer = sparse_linear(4096, 4096, 0.05, backend="auto", table=crossover_table("my_crossover.json"))
 """
 from __future__ import annotations
 
+import json
 import math
+import os
 import statistics
 import time
+from pathlib import Path
 from typing import Any, Sequence
 
 import torch
@@ -31,8 +40,8 @@ from torch import nn
 
 from .truly_sparse import TrulySparseLinear
 
-__all__ = ["CROSSOVER_DENSITY", "choose_backend", "sparse_linear", "crossover_sweep", "crossover_densities",
-           "plot_crossover"]
+__all__ = ["CROSSOVER_DENSITY", "choose_backend", "sparse_linear", "crossover_table", "crossover_sweep",
+           "crossover_densities", "plot_crossover"]
 
 #: ``{width: density}``: below this density a truly sparse square ``width x width`` layer trains
 #: faster than a masked dense one (batch 128, float32, CPU); 0.0 would mean never (on a 2-core
@@ -56,7 +65,7 @@ def choose_backend(in_features: int, out_features: int, density: float,
     """
     if not 0.0 < density <= 1.0:
         raise ValueError(f"density must be in (0, 1], got {density}")
-    table = dict(sorted((table or CROSSOVER_DENSITY).items()))
+    table = dict(sorted((CROSSOVER_DENSITY if table is None else table).items()))
     if not table:
         raise ValueError("the crossover table is empty; measure it with benchmarks/crossover.py")
     w = math.sqrt(in_features * out_features)
@@ -72,8 +81,26 @@ def choose_backend(in_features: int, out_features: int, density: float,
     return "truly_sparse" if density < cross else "masked"
 
 
+def crossover_table(path: str | os.PathLike) -> dict[int, float]:
+    """The ``{width: crossover density}`` table of a ``benchmarks/crossover.py`` output file, for
+    :func:`choose_backend` and :func:`sparse_linear` (``table=``); a width where the truly sparse
+    layer was never faster gets 0.0 (the masked layer is always chosen there)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+        cross = data["crossover_density"]
+        table = {int(w): float(c) if c is not None else 0.0 for w, c in cross.items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise ValueError(f"{path} is not an output of benchmarks/crossover.py ({type(e).__name__}: {e}); "
+                         f"measure one with: python benchmarks/crossover.py --out {path}") from e
+    if not table:
+        raise ValueError(f"{path} holds no crossover density; measure one with: python benchmarks/crossover.py")
+    return table
+
+
 def sparse_linear(in_features: int, out_features: int, density: float, backend: str = "auto",
-                  bias: bool = True, generator: torch.Generator | None = None) -> nn.Module:
+                  bias: bool = True, generator: torch.Generator | None = None,
+                  table: dict[int, float] | None = None) -> nn.Module:
     """A linear layer with exactly ``round(density * in * out)`` random connections.
 
     Args:
@@ -83,13 +110,15 @@ def sparse_linear(in_features: int, out_features: int, density: float, backend: 
             or ``"auto"``: the faster of the two for this size and density on the measured
             machine (:func:`choose_backend`).
         generator: random generator of the topology (and of the init of the truly sparse layer).
+        table: ``{width: crossover density}`` that ``"auto"`` picks by (default
+            :data:`CROSSOVER_DENSITY`; your machine's: :func:`crossover_table`).
 
     The returned module records its choice in ``.sparse_backend``.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     if backend == "auto":
-        backend = choose_backend(in_features, out_features, density)
+        backend = choose_backend(in_features, out_features, density, table)
     if backend == "truly_sparse":
         layer: nn.Module = TrulySparseLinear(in_features, out_features, density=density, bias=bias,
                                              generator=generator)
