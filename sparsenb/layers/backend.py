@@ -22,7 +22,7 @@ measured densities). ``benchmarks/crossover.py`` runs it and writes
 :data:`CROSSOVER_DENSITY` was measured on one machine. To pick by your own machine's crossover,
 measure it and pass the table::
 
-    python benchmarks/crossover.py --out my_crossover.json      # about 2 minutes
+    python benchmarks/crossover.py --out my_crossover.json      # under a minute on 2 cores
     layer = sparse_linear(4096, 4096, 0.05, backend="auto", table=crossover_table("my_crossover.json"))
 """
 from __future__ import annotations
