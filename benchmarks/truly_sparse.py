@@ -80,6 +80,7 @@ from common import (OUT_HELP, finish, load_avg, machine, machine_cores, output_p
                     write_progress, write_result)
 from sparsenb.layers.truly_sparse import TrulySparseLinear, TrulySparseMLP  # noqa: E402
 from sparsenb.experiments.truly_sparse import MaskedSquareLinear  # noqa: E402
+from sparsenb.nb.perf_table import bound_within_quartiles  # noqa: E402
 
 FULL = {"widths": [1024, 4096, 16384], "densities": [0.1, 0.01, 0.001], "compiled_densities": [0.01], "batch": 128,
         "rounds": {1024: 7, 4096: 7, 16384: 3}, "steps": {1024: 10, 4096: 3, 16384: 1},
@@ -396,7 +397,7 @@ def print_table(data: dict) -> None:
         key = f"{t['variant']}@{t['density']:g}"
         s = (ctx["threads"][str(t["threads"])]["speedup_spread"][key] if t["what"] == "speedup_vs_dense"
              else ctx["thread_scaling"][key])
-        edge = " (bound within quartiles)" if s["q1"] <= t["bound"] <= s["q3"] else ""
+        edge = " (bound within quartiles)" if bound_within_quartiles(s, t["bound"]) else ""
         sign = ">=" if t["what"] == "speedup_vs_dense" else "<="
         print(f"target {t['what']} of {t['variant']} at {t['width']}^2, {t['density']:g}, {t['context']}: "
               f"{t['value']:.3f} (quartiles {s['q1']:.3f}-{s['q3']:.3f}; {sign} {t['bound']}) "
