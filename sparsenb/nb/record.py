@@ -287,7 +287,7 @@ def cache_status(out_dir: str | os.PathLike, chash: str, notebook: str | None = 
     total is known when ``out_dir/results.json`` is a finished record of the same config."""
     out_dir = Path(out_dir)
     code = source_hash(notebook)
-    done = sum(_cached_by(p, code) for p in (out_dir / "runs" / chash).glob("*.json"))
+    done = sum(_reusable(_read_cached(p), chash, code) for p in (out_dir / "runs" / chash).glob("*.json"))
     total = None
     try:
         rec = json.loads((out_dir / "results.json").read_text())
@@ -298,11 +298,17 @@ def cache_status(out_dir: str | os.PathLike, chash: str, notebook: str | None = 
     return done, total
 
 
-def _cached_by(path: Path, code: str) -> bool:
+def _read_cached(path: Path) -> dict:
+    """A cached unit's JSON, or {} if it cannot be read."""
     try:
-        return json.loads(path.read_text()).get("code") == code
+        return json.loads(path.read_text())
     except (OSError, ValueError):
-        return False
+        return {}
+
+
+def _reusable(saved: dict, chash: str, code: str) -> bool:
+    """A cached unit is reused only if computed with config hash ``chash`` by code ``code`` (:func:`source_hash`)."""
+    return saved.get("config_hash") == chash and saved.get("code") == code
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -432,7 +438,7 @@ class Run:
         code = self.code
         if path.exists():
             saved = json.loads(path.read_text())
-            if saved.get("config_hash") == self.hash and saved.get("code") == code:
+            if _reusable(saved, self.hash, code):
                 self._add_work(saved.get("seconds", 0.0), cached=True)
                 return saved["result"]
             if saved.get("config_hash") == self.hash:
