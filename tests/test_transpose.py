@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import sparsenb.layers.transpose as tr
-from sparsenb.layers import TrulySparseLinear, transposed_copy
+from sparsenb.layers import TrulySparseLinear, TrulySparseMLP, transposed_copy
 
 BIG = (128, tr.MIN_COMPILED_NUMEL // 128)  # just large enough for the compiled path
 
@@ -103,3 +103,21 @@ def test_a_layer_pickled_before_the_setting_existed_still_runs():
     del old.__dict__["compiled_transposes"]  # as unpickled from a sparsenb without it
     x = torch.randn(3, 8)
     assert old.compiled_transposes is False and torch.equal(old(x), layer(x))
+
+
+@pytest.mark.xdist_group("inductor")
+def test_mlp_passes_compiled_transposes_to_every_layer_with_the_same_bits():
+    n, width = BIG  # the first layer's input is over the compiled kernel's threshold
+    mlps = [TrulySparseMLP([width, 64, 10], epsilon=4, generator=torch.Generator().manual_seed(0),
+                           compiled_transposes=c) for c in (False, True)]
+    assert [layer.compiled_transposes for layer in mlps[1].layers] == [True, True]
+    assert [layer.compiled_transposes for layer in mlps[0].layers] == [False, False]
+    x = torch.randn(n, width, generator=torch.Generator().manual_seed(1))
+    got = []
+    for mlp in mlps:
+        out = mlp(x)
+        out.square().mean().backward()
+        got.append([out.detach()] + [p.grad for p in mlp.parameters()])
+    for a, b in zip(*got):
+        assert torch.equal(a, b)
+    assert tr.compiled_transpose_failure() is None

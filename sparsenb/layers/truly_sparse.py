@@ -660,11 +660,15 @@ class TrulySparseMLP(nn.Module):
             :class:`~sparsenb.layers.dropout.FastDropout` (torch's own CPU dropout drew its mask
             serially on an AMD EPYC and cost more than the sparse layers).
         generator: topology/init generator.
+        compiled_transposes: passed to every layer (see :class:`TrulySparseLinear`). Between two
+            truly sparse layers nothing is transposed, so only the first layer's transposed copy
+            of a row-major input batch can use it, and only from 2**18 elements on (a batch of 128
+            at 2,048 input features or more).
     """
 
     def __init__(self, sizes: Sequence[int], epsilon: float, activation: str = "relu", alpha: float = 0.6,
                  bias: bool = True, dropout: float = 0.0, init: str = "linear",
-                 generator: torch.Generator | None = None):
+                 generator: torch.Generator | None = None, compiled_transposes: bool = False):
         super().__init__()
         if len(sizes) < 2:
             raise ValueError(f"sizes needs at least input and output width, got {list(sizes)}")
@@ -672,7 +676,8 @@ class TrulySparseMLP(nn.Module):
             raise ValueError(f"activation must be 'relu' or 'allrelu', got {activation!r}")
         self.sizes, self.epsilon = list(sizes), epsilon
         self.layers = nn.ModuleList(
-            TrulySparseLinear(a, b, epsilon=epsilon, bias=bias, generator=generator, init=init)
+            TrulySparseLinear(a, b, epsilon=epsilon, bias=bias, generator=generator, init=init,
+                              compiled_transposes=compiled_transposes)
             for a, b in zip(sizes[:-1], sizes[1:]))
         self.activations = nn.ModuleList(
             AllReLU(alpha, i) if activation == "allrelu" else nn.ReLU(inplace=True) for i in range(len(sizes) - 2))
