@@ -47,6 +47,7 @@ GATE_LR: float = 0.01       # gate learning rate
 LR_MIN: float = 0.0         # cosine floor (no range implied by the name)
 EPOCHS = None               # an int, or a dict of ints per model
 SEEDS: int = 3              # seeds per arm
+BIG_EPSILON: int = 1        # ER epsilon
 ''')
 
 
@@ -58,6 +59,7 @@ SEEDS: int = 3              # seeds per arm
     ({"GATE_LR": -0.01}, "GATE_LR must be > 0, a learning rate (e.g. 0.01); got -0.01"),
     ({"EPOCHS": {"lenet300": 8, "lenet5": 0}}, "EPOCHS must be >= 1, a count; got 0 (in {'lenet300': 8, 'lenet5': 0})"),
     ({"SEEDS": 0}, "SEEDS must be >= 1, a count (e.g. 3); got 0"),
+    ({"BIG_EPSILON": -1}, "BIG_EPSILON must be > 0, an Erdős–Rényi density parameter (e.g. 1); got -1"),
 ])
 def test_numbers_outside_the_range_their_name_implies_are_refused(values, message):
     with pytest.raises(P.ParameterError) as e:

@@ -66,6 +66,7 @@ RANGES: tuple[tuple[tuple[str, ...], float, float, bool, bool, str], ...] = (
     (("ZETA", "DROP_FRACTION"), 0.0, 1.0, True, False, "a fraction of connections dropped per update"),
     (("MOMENTUM",), 0.0, 1.0, True, False, "a momentum factor"),
     (("LR", "*_LR"), 0.0, math.inf, False, False, "a learning rate"),
+    (("EPSILON", "*_EPSILON"), 0.0, math.inf, False, False, "an Erdős–Rényi density parameter"),
     (("WEIGHT_DECAY", "*_WEIGHT_DECAY"), 0.0, math.inf, True, False, "a weight decay"),
     (("EPOCHS", "SEEDS", "*_SEEDS", "BATCH_SIZE", "*_BATCH_SIZE", "ROUNDS"), 1, math.inf, True, False, "a count"),
 )
