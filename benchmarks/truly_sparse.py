@@ -327,7 +327,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", help=OUT_HELP)
     ap.add_argument("--no-memory", action="store_true", help="skip the per-config subprocess memory runs")
     ap.add_argument("--widths", type=int, nargs="+", help="a subset of the profile's widths")
+    ap.add_argument("--rounds", type=int, help="paired rounds per width (default: the profile's, 7 at 4,096); "
+                    "more rounds narrow the median ratio on a machine whose speed drifts")
     args = ap.parse_args(argv)
+    if args.rounds is not None and args.rounds < 1:
+        ap.error(f"--rounds must be >= 1, got {args.rounds}")
     out = output_path("truly_sparse", ap, args)
     s = dict(QUICK if args.quick else FULL)
     if args.widths:
@@ -335,6 +339,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if bad:
             ap.error(f"--widths {sorted(bad)} not in {s['widths']}")
         s["widths"] = args.widths
+    if args.rounds:
+        s["rounds"] = {w: args.rounds for w in s["rounds"]}
     threads = args.threads or machine_cores()
     thread_counts = sorted({1, threads})
     t_start = time.perf_counter()

@@ -86,3 +86,16 @@ def test_targets_are_checked_per_variant_and_context():
                    ("sparse", "thread_scaling", "standalone"): (0.65, False),
                    ("compiled", "thread_scaling", "hidden"): (0.55, True),
                    ("compiled", "thread_scaling", "standalone"): (0.59, True)}
+
+
+def test_rounds_option_sets_the_paired_rounds_of_every_width(tmp_path, capsys):
+    bench = load_benchmark("truly_sparse")
+    data = bench.main(["--quick", "--widths", "64", "--no-memory", "--rounds", "3", "--threads", "2",
+                       "--out", str(tmp_path / "t.json")])
+    assert data["settings"]["rounds"]["64"] == 3
+    ctx = data["results"]["64"]["contexts"]["standalone"]
+    assert all(len(v) == 3 for v in ctx["threads"]["2"]["ms_per_step_rounds"].values())
+    assert ctx["thread_scaling"]["sparse@0.1"]["rounds"] == 3
+    with pytest.raises(SystemExit):
+        bench.main(["--quick", "--rounds", "0", "--out", str(tmp_path / "u.json")])
+    assert "--rounds must be >= 1, got 0" in capsys.readouterr().err
