@@ -402,15 +402,21 @@ def lesson(section: str, S: dict, T: dict, cfg: dict, verdicts: dict[str, str]) 
 
 
 # ------------------------------------------------------------------ figures
-def _bars(ax, S: dict, arms: Sequence[str], labels: Sequence[str], title: str, key: str = "mean") -> None:
+def _bars(ax, S: dict, arms: Sequence[str], labels: Sequence[str], title: str, key: str = "mean",
+          refs: Sequence[float] = ()) -> None:
+    """Bars of the arms' test accuracy (%), with the std over seeds when ``key == "mean"``. The y-range
+    covers every error bar and the reference levels ``refs`` (%, lines the caller draws), and each value
+    is written above its error bar."""
     vals = [100 * S[a][key] for a in arms]
-    errs = [100 * S[a]["std"] for a in arms] if key == "mean" else None
-    ax.bar(range(len(arms)), vals, yerr=errs, color=[f"C{i}" for i in range(len(arms))], capsize=3)
+    errs = [100 * S[a]["std"] for a in arms] if key == "mean" else [0.0] * len(arms)
+    ax.bar(range(len(arms)), vals, yerr=errs if key == "mean" else None,
+           color=[f"C{i}" for i in range(len(arms))], capsize=3)
     ax.set_xticks(range(len(arms)), labels, rotation=20, ha="right")
-    lo = min(vals)
-    ax.set_ylim(max(0, lo - 5), min(100, max(vals) + 1.5))
-    for i, val in enumerate(vals):
-        ax.text(i, val, f"{val:.1f}", ha="center", va="bottom", fontsize=8)
+    lo = min([v - e for v, e in zip(vals, errs)] + list(refs))
+    hi = max([v + e for v, e in zip(vals, errs)] + list(refs))
+    ax.set_ylim(max(0, lo - 5), min(100, hi + 2))
+    for i, (val, err) in enumerate(zip(vals, errs)):
+        ax.text(i, val + err, f"{val:.1f}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title, fontsize=10)
 
@@ -428,7 +434,7 @@ def plot_section(section: str, S: dict, T: dict, cfg: dict, rows: Sequence[dict]
         for b in cfg["EQUAL_PARAM_SPARSITIES"]:
             arms += [f"dense_narrow@{b}", f"static_erk@{b}"]
             labels += [f"dense narrow\n(density {1 - b:g})", f"sparse wide\n(density {1 - b:g})"]
-        _bars(ax, S, arms, labels, "equal number of weights")
+        _bars(ax, S, arms, labels, "equal number of weights", refs=[100 * S["dense"]["mean"]])
         ax.axhline(100 * S["dense"]["mean"], color="k", ls="--", lw=1, label="full dense")
         ax.legend(fontsize=8)
     elif section == "structured":

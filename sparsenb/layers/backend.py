@@ -218,9 +218,10 @@ def crossover_densities(rows: Sequence[dict]) -> dict[int, float | None]:
 
 
 def plot_crossover(rows: Sequence[dict], title: str = ""):
-    """Time per step vs density, one panel per width: truly sparse (line), masked and dense (levels)."""
+    """Time per step vs density, one panel per width: truly sparse (line), masked and dense (levels),
+    and the crossover density (grey line: below it the truly sparse layer is the fastest)."""
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     plain = FuncFormatter(lambda v, _: f"{v:g}")
 
@@ -233,16 +234,21 @@ def plot_crossover(rows: Sequence[dict], title: str = ""):
         for variant, style in (("dense", "k--"), ("masked", "r:")):
             ms = next(r["ms"] for r in rows if r["width"] == w and r["variant"] == variant)
             ax.axhline(ms, color=style[0], linestyle=style[1:], label=variant)
-        if cross[w] is not None:
-            ax.axvline(cross[w], color="gray", alpha=0.5)
-            ax.annotate(f"crossover {cross[w]:.2g}", (cross[w], ax.get_ylim()[0]), fontsize=8, rotation=90,
-                        va="bottom", ha="right")
         ax.set_xscale("log")
-        ax.set_yscale("log")
+        ax.set_yscale("log")  # scales first: an annotation placed before would use the linear limits
+        if cross[w] is not None:
+            ax.axvline(cross[w], color="gray", alpha=0.5, label="crossover")
+            ax.annotate(f"crossover {cross[w]:.2g}", (cross[w], 0.03), xycoords=ax.get_xaxis_transform(),
+                        fontsize=8, rotation=90, va="bottom", ha="right")
         ax.set_xticks([d for d, _ in sp], [f"{d:g}" for d, _ in sp], rotation=45)
-        ax.xaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        low, high = ax.get_ylim()
+        if high / low > 10:  # over a decade: label 1-2-5 only, or the minor labels collide
+            ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+        else:
+            ax.yaxis.set_minor_formatter(plain)
         ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
         ax.set_xlabel("density")
         ax.set_title(f"{w} x {w}")
     axes[0][0].set_ylabel("ms per training step")
