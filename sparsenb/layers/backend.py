@@ -219,7 +219,8 @@ def crossover_densities(rows: Sequence[dict]) -> dict[int, float | None]:
 
 def plot_crossover(rows: Sequence[dict], title: str = ""):
     """Time per step vs density, one panel per width: truly sparse (line), masked and dense (levels),
-    and the crossover density (grey line: below it the truly sparse layer is the fastest)."""
+    and the crossover density of :func:`crossover_densities` (grey line: below it the truly sparse
+    layer is faster than the masked one, the choice ``backend="auto"`` makes)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -237,7 +238,7 @@ def plot_crossover(rows: Sequence[dict], title: str = ""):
         ax.set_xscale("log")
         ax.set_yscale("log")  # scales first: an annotation placed before would use the linear limits
         if cross[w] is not None:
-            ax.axvline(cross[w], color="gray", alpha=0.5, label="crossover")
+            ax.axvline(cross[w], color="gray", alpha=0.5, label="crossover with masked")
             ax.annotate(f"crossover {cross[w]:.2g}", (cross[w], 0.03), xycoords=ax.get_xaxis_transform(),
                         fontsize=8, rotation=90, va="bottom", ha="right")
         ax.set_xticks([d for d, _ in sp], [f"{d:g}" for d, _ in sp], rotation=45)
