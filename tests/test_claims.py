@@ -55,6 +55,21 @@ def test_comparison_states_and_reasons():
     assert state == "inconclusive" and "madelon/SET 50.0 %" in reason and "Yale/SET" not in reason
 
 
+def test_an_arm_no_better_than_the_majority_class_is_at_chance():
+    # the deep-GCN case on Cora: 7 classes (chance threshold 19.3 %) but 31.9 % of the test nodes in one class
+    arms = {"UGTs 32 layers": 0.3115, "dense 32 layers": 0.3110}
+    assert comparison(True, arms, 7) == ("held", "")  # 1/classes alone does not see it
+    state, reason = comparison(True, arms, 7, majority=0.319)
+    assert state == "inconclusive"
+    assert reason.startswith("UGTs 32 layers 31.15 %, dense 32 layers 31.10 % no better than always answering "
+                             "the test set's most frequent class (31.9 %)") and "the comparison alone: held" in reason
+    assert comparison(True, {"a": 0.80, "b": 0.75}, 7, majority=0.319) == ("held", "")
+    state, reason = comparison(False, {"a": 0.80, "b": 0.15}, 7, majority=0.319)  # below 1/classes too: said once
+    assert state == "inconclusive" and reason.count("b 15.0") == 1 and "most frequent" not in reason
+    with pytest.raises(ValueError, match="most frequent class's share"):
+        comparison(True, arms, 7, majority=31.9)  # a percentage passed by mistake
+
+
 def test_run_claim_stores_state_reason_and_holds(tmp_path):
     run = snb.nb.Run("nbx", "smoke", {}, out_dir=tmp_path)
     assert run.claim("A beats B", True) is True

@@ -200,14 +200,16 @@ GRAPH_LABELS = {"cora": "Cora", "citeseer": "Citeseer", "pubmed": "Pubmed"}
 
 
 def ugts_claims(summary: Sequence[dict], deep_chosen: Sequence[dict], cfg: dict,
-                num_classes: int) -> tuple[dict[str, float], list[dict]]:
+                num_classes: int, majority: float | None = None) -> tuple[dict[str, float], list[dict]]:
     """The notebook's claims and the numbers behind them: ``(metrics, claims)``.
 
     ``summary``: :func:`summarize_runs` of the 2-layer sweep; ``deep_chosen``: per depth, the dense
     row and the UGTs row chosen on validation. Each claim is a dict for ``run.claim(**c)``; its text
     names the graph actually used (``cfg["DATASET"]``), and a comparison in which an arm sits at
-    chance is ``inconclusive`` (:func:`sparsenb.nb.claims.comparison`); one with nothing to compare
-    (no swept sparsity >= ``HIGH_SPARSITY``) is ``not evaluated``.
+    chance is ``inconclusive`` (:func:`sparsenb.nb.claims.comparison`; ``majority``, the share of
+    the test nodes' most frequent class, counts as chance too: a deep GCN that over-smooths
+    answers one class); one with nothing to compare (no swept sparsity >= ``HIGH_SPARSITY``) is
+    ``not evaluated``.
 
     1. UGTs GCN (sparsity with the best mean validation accuracy) within ``MATCH_POINTS`` of the dense GCN;
     2. UGTs beats edge-popup on average over the swept (kind, sparsity >= ``HIGH_SPARSITY``);
@@ -219,7 +221,7 @@ def ugts_claims(summary: Sequence[dict], deep_chosen: Sequence[dict], cfg: dict,
     metrics, out = {}, []
 
     def add(text: str, id: str, holds: bool | None, arms: dict[str, float] | None, detail: str) -> None:
-        state, reason = claims.comparison(bool(holds), arms, num_classes) if arms else (None, "")
+        state, reason = claims.comparison(bool(holds), arms, num_classes, majority=majority) if arms else (None, "")
         out.append({"text": text, "id": id, "holds": holds, "detail": detail, "state": state, "reason": reason})
 
     # 1

@@ -15,6 +15,9 @@ The last two always carry a reason. The rules, fixed once for every notebook:
   with ``chance = 1 / num_classes``. For ten or more classes this is exactly 1.5x chance
   (10 classes: 15 %); with fewer classes the margin stays 5 points (2 classes: 55 %,
   not 75 %, so that a binary task with a weak but real signal is not called chance).
+  On an imbalanced test set, a notebook that passes ``majority`` (the share of the test set's
+  most frequent class: what always answering that class scores) also counts an accuracy no
+  better than that share as chance (Cora's test split: 31.9 %, above the 19.3 % of 7 classes).
 - **never improved**: no epoch after the first has a better value than the first one
   (validation accuracy by default; ``higher_is_better=False`` for losses).
 """
@@ -60,7 +63,7 @@ def never_improved(history: Sequence[float], higher_is_better: bool = True) -> b
 
 def comparison(holds: bool, acc: Mapping[str, float], num_classes: int | Mapping[str, int],
                histories: Mapping[str, Sequence[float]] | None = None,
-               factor: float = CHANCE_FACTOR) -> tuple[str, str]:
+               factor: float = CHANCE_FACTOR, majority: float | None = None) -> tuple[str, str]:
     """``(state, reason)`` of a claim that compares trained arms.
 
     Args:
@@ -70,6 +73,8 @@ def comparison(holds: bool, acc: Mapping[str, float], num_classes: int | Mapping
         num_classes: classes of the task, or arm name -> classes when the arms' tasks differ.
         histories: arm name -> per-epoch values (e.g. validation accuracy, higher is better)
             for the arms whose training curve is at hand.
+        majority: share of the test set's most frequent class (a fraction), when the arms share
+            one test set; an arm no better than it is at chance too (see the module doc).
 
     Returns ``("inconclusive", reason)`` if any arm is at chance or never improved after its
     first epoch (the reason names the arms and what the comparison alone would say), else
@@ -77,12 +82,18 @@ def comparison(holds: bool, acc: Mapping[str, float], num_classes: int | Mapping
     """
     problems = []
     classes = num_classes if isinstance(num_classes, Mapping) else {a: num_classes for a in acc}
+    if majority is not None and not 0.0 < majority < 1.0:
+        raise ValueError(f"majority must be the most frequent class's share of the test set, in (0, 1); got {majority!r}")
     chance = [a for a, v in acc.items() if at_chance(v, classes[a], factor)]
     if chance:
         limits = sorted({classes[a] for a in chance})
         problems.append(f"{', '.join(f'{a} {100 * acc[a]:.1f} %' for a in chance)} at chance level ("
                         + "; ".join(f"<= {100 * chance_threshold(c, factor):.1f} % for {c} classes" for c in limits)
                         + ")")
+    below = [a for a, v in acc.items() if a not in chance and majority is not None and v <= majority + 1e-12]
+    if below:
+        problems.append(f"{', '.join(f'{a} {100 * acc[a]:.2f} %' for a in below)} no better than always answering "
+                        f"the test set's most frequent class ({100 * majority:.1f} %)")
     stuck = [a for a, h in (histories or {}).items() if never_improved(h)]
     if stuck:
         problems.append(f"{', '.join(stuck)} never better than after the first epoch")
